@@ -1,0 +1,78 @@
+"""Forwarding ``/api/<service>/...``, the payment callbacks, and the portal's pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, g, request
+
+from services.common.errors import Problem
+
+from . import SERVICES
+from .upstreams import body_chunks, forwardable
+
+bp = Blueprint("proxy", __name__)
+
+# What the caller sent that the gateway replaces: its own credentials become the internal JWT.
+_DROP_TO_SERVICES = frozenset({"host", "authorization", "cookie", "content-length",
+                               "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+_DROP_TO_PORTAL = frozenset({"host", "content-length", "authorization",
+                             "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+_DROP_FROM_UPSTREAM = frozenset({"content-length"})
+
+
+def _body():
+    # Stream what the client sends (uploads) instead of buffering it in the gateway; a body
+    # without a declared length is read whole, within MAX_CONTENT_LENGTH.
+    if request.content_length:
+        return request.stream
+    data = request.get_data()
+    return data or None
+
+
+def _forward(upstream: str, *, drop: frozenset[str], token: str | None) -> Response:
+    gw = current_app.extensions["gateway"]
+    headers = forwardable(request.headers, drop)
+    headers["X-Request-ID"] = g.request_id
+    headers["X-Forwarded-For"] = ", ".join(filter(None, [
+        request.headers.get("X-Forwarded-For"), request.remote_addr]))
+    headers["X-Forwarded-Proto"] = request.scheme
+    headers["X-Forwarded-Host"] = request.host
+    if request.content_length:
+        headers["Content-Length"] = str(request.content_length)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    upstream_response = gw.upstreams.request(
+        upstream, request.method, request.full_path.rstrip("?") if request.query_string
+        else request.path, headers=headers, data=_body(), stream=True)
+    response_headers = forwardable(upstream_response.headers, _DROP_FROM_UPSTREAM)
+    length = upstream_response.headers.get("Content-Length")
+    if length is not None:
+        response_headers["Content-Length"] = length
+    response_headers.pop("X-Request-ID", None)
+    return Response(body_chunks(upstream_response), status=upstream_response.status_code,
+                    headers=list(response_headers.items()), direct_passthrough=True)
+
+
+@bp.route("/api/<service>/", defaults={"rest": ""},
+          methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@bp.route("/api/<service>/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def api(service: str, rest: str):
+    if service not in SERVICES:
+        raise Problem(404, "Aucun service ne répond à cette adresse.")
+    gw = current_app.extensions["gateway"]
+    principal = gw.authenticate()
+    token = gw.signer.mint(principal, audience=service) if principal else None
+    return _forward(service, drop=_DROP_TO_SERVICES, token=token)
+
+
+@bp.route("/payments/callback/<provider>", methods=["GET", "POST"])
+def payment_callback(provider: str):
+    # Public by nature: billing checks the provider's signature itself.
+    return _forward("billing", drop=_DROP_TO_SERVICES, token=None)
+
+
+@bp.route("/", defaults={"rest": ""}, methods=["GET", "POST"])
+@bp.route("/<path:rest>", methods=["GET", "POST"])
+def portal(rest: str):
+    # The portal is a client of the gateway like any other: it receives the browser's cookies
+    # (its own CSRF cookie and the session cookie it sends back to /api with each call).
+    return _forward("portal", drop=_DROP_TO_PORTAL, token=None)

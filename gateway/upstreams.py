@@ -1,0 +1,75 @@
+"""Calling the services: pooled connections, timeouts, and French errors when one is down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from services.common.errors import Problem
+
+# Headers that describe one hop, never forwarded (RFC 9110 section 7.6.1).
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "transfer-encoding", "upgrade", "proxy-connection",
+})
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 3.0
+    read: float = 10.0
+
+
+class Upstreams:
+    """One pooled HTTP session for every upstream: base URLs by name."""
+
+    def __init__(self, urls: Mapping[str, str], timeouts: Timeouts, *, pool_size: int = 50):
+        self.urls = {name: url.rstrip("/") for name, url in urls.items()}
+        self.timeouts = timeouts
+        self.http = requests.Session()
+        adapter = HTTPAdapter(pool_connections=len(self.urls) or 1, pool_maxsize=pool_size,
+                              max_retries=0)
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
+        # The gateway sets every header itself; proxies from the environment must not apply.
+        self.http.trust_env = False
+
+    def url(self, name: str, path: str) -> str:
+        return f"{self.urls[name]}{path}"
+
+    def request(self, name: str, method: str, path: str, *, headers: Mapping[str, str],
+                data=None, json=None, params=None, stream: bool = False) -> requests.Response:
+        try:
+            return self.http.request(
+                method, self.url(name, path), headers=dict(headers), data=data, json=json,
+                params=params, stream=stream, allow_redirects=False,
+                timeout=(self.timeouts.connect, self.timeouts.read),
+            )
+        except requests.Timeout as exc:
+            raise Problem(504, "Le service a mis trop de temps à répondre. Réessayez plus tard.",
+                          service=name) from exc
+        except requests.ConnectionError as exc:
+            raise Problem(502, "Ce service du portail est momentanément indisponible. "
+                               "Réessayez dans quelques instants.", service=name) from exc
+
+
+def forwardable(headers: Mapping[str, str], drop: frozenset[str] = frozenset()) -> dict[str, str]:
+    connection_tokens = {
+        token.strip().lower() for token in headers.get("Connection", "").split(",") if token
+    }
+    return {
+        key: value for key, value in headers.items()
+        if key.lower() not in HOP_BY_HOP and key.lower() not in connection_tokens
+        and key.lower() not in drop
+    }
+
+
+def body_chunks(response: requests.Response, size: int = 64 * 1024) -> Iterator[bytes]:
+    """The upstream body as it arrives (PDFs, downloads), released when done."""
+    try:
+        yield from response.raw.stream(size, decode_content=False)
+    finally:
+        response.close()

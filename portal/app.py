@@ -1,0 +1,51 @@
+"""create_app for the portal: French pages rendered on the server, from the gateway's API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g
+from flask_wtf import CSRFProtect
+
+from services.common.app import create_app as create_service_app
+from services.common.config import Settings, load_settings
+
+from .account import layout_account
+from .client import GatewayClient
+from .devmail import devmail
+from .errors import install_error_pages
+from .filters import install_filters
+from .security import install_security_headers
+from .views import pages
+
+DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings("portal", needs_database=False, needs_bus=False)
+    # Outside dev the mailbox routes are simply not there, so they answer 404.
+    blueprints = [pages, devmail] if settings.dev else [pages]
+    app = create_service_app("portal", settings, blueprints=blueprints)
+    app.config.update(
+        # The portal's own cookie only carries the CSRF token; the visitor's identity is the
+        # gateway's ``portail_session`` cookie, which the portal forwards and never reads.
+        SESSION_COOKIE_NAME="portail_csrf",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not settings.dev,
+    )
+    app.extensions["portal_client"] = GatewayClient(
+        settings.extra.get("GATEWAY_URL", DEFAULT_GATEWAY_URL))
+    CSRFProtect(app)
+    install_security_headers(app)
+    install_filters(app)
+    install_error_pages(app)  # after create_service_app, so these handlers replace its own
+
+    @app.context_processor
+    def _layout() -> dict[str, Any]:
+        if g.get("plain_layout"):
+            return {"account": None, "account_unknown": True, "dev": settings.dev}
+        account, unknown = layout_account()
+        return {"account": account, "account_unknown": unknown, "dev": settings.dev}
+
+    return app

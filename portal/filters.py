@@ -1,0 +1,50 @@
+"""Jinja filters for French display."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from markupsafe import Markup, escape
+
+PARIS = ZoneInfo("Europe/Paris")
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def date_fr(value: str | None) -> str:
+    """``2026-05-12T12:03:00Z`` (or an RFC 2822 date) → ``12/05/2026 à 14 h 03``, Paris time."""
+    if not value:
+        return ""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return value
+    if when.tzinfo is not None:
+        when = when.astimezone(PARIS)
+    return when.strftime("%d/%m/%Y à %H h %M")
+
+
+def linkify(text: str | None) -> Markup:
+    """Escape ``text`` and turn its http(s) addresses into links (for a plain-text e-mail)."""
+    text = text or ""
+    out: list[str] = []
+    last = 0
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(".,;:!?)")
+        end = match.start() + len(url)
+        out.append(escape(text[last:match.start()]))
+        out.append(Markup('<a href="{0}">{0}</a>').format(url))
+        last = end
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
+
+
+def install_filters(app: Flask) -> None:
+    app.add_template_filter(date_fr, "date_fr")
+    app.add_template_filter(linkify, "linkify")

@@ -1,0 +1,3 @@
+"""Accounts: identity, communes, households, agents, memberships, news."""
+
+NAME = "accounts"

@@ -1,0 +1,3 @@
+"""Billing: tariffs, invoices, credit notes, payments, provider callbacks."""
+
+NAME = "billing"

@@ -1,0 +1,178 @@
+"""The Flask application factory every service, the gateway and the portal build on."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import marshmallow as ma
+from flask import Blueprint, Flask, g, jsonify, request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .auth import KeySet
+from .config import Settings
+from .db import Database
+from .errors import from_http_exception, problem, validation_problem
+from .logging import bind_contextvars, clear_contextvars, configure_logging, get_logger
+from .metrics import HTTP_LATENCY, HTTP_REQUESTS, render
+
+log = get_logger(__name__)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass
+class ServiceContext:
+    """What a running app knows about itself; at ``app.extensions["portail"]``."""
+
+    name: str
+    settings: Settings
+    db: Database | None = None
+    keyset: KeySet | None = None
+    ready_checks: list[Callable[[], None]] = field(default_factory=list)
+
+
+def current_context() -> ServiceContext:
+    from flask import current_app
+
+    return current_app.extensions["portail"]
+
+
+class ProblemApi(Api):
+    """flask-smorest, answering every HTTP error as problem+json in French."""
+
+    def handle_http_exception(self, error):
+        return from_http_exception(error)
+
+
+def _request_id() -> str:
+    given = request.headers.get("X-Request-ID", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def create_app(
+    name: str,
+    settings: Settings,
+    *,
+    blueprints: Iterable[Blueprint] = (),
+    api_blueprints: Iterable[Blueprint] = (),
+    db: Database | None = None,
+    keyset: KeySet | None = None,
+    title: str | None = None,
+    description: str = "",
+    ready_checks: Iterable[Callable[[], None]] = (),
+) -> Flask:
+    """An app with the operational endpoints, error handling, ids in logs, and its API.
+
+    ``api_blueprints`` are flask-smorest blueprints documented in the OpenAPI document served
+    at ``/api/<name>/openapi.json``; ``blueprints`` are plain Flask ones (pages, proxies).
+    """
+    configure_logging(settings.log_level, settings.log_format)
+    app = Flask(name)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=32 * 1024 * 1024,
+        API_TITLE=title or f"Portail Famille — {name}",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX=f"/api/{name}",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={"info": {"description": description}} if description else {},
+    )
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    context = ServiceContext(name, settings, db, keyset, list(ready_checks))
+    app.extensions["portail"] = context
+
+    api_blueprints = list(api_blueprints)
+    if api_blueprints:
+        api = ProblemApi(app)
+        for bp in api_blueprints:
+            api.register_blueprint(bp)
+        app.extensions["portail_api"] = api
+    for bp in blueprints:
+        app.register_blueprint(bp)
+    app.register_blueprint(_operations_blueprint(name))
+    _install_request_hooks(app, name)
+    _install_error_handlers(app)
+    return app
+
+
+def _operations_blueprint(name: str) -> Blueprint:
+    bp = Blueprint("operations", __name__)
+
+    def healthz():
+        return jsonify(status="ok", service=name)
+
+    def readyz():
+        ctx = current_context()
+        failures = {}
+        checks: list[tuple[str, Callable[[], None]]] = []
+        if ctx.db is not None:
+            checks.append(("database", ctx.db.ping))
+        checks.extend((getattr(c, "__name__", "check"), c) for c in ctx.ready_checks)
+        for label, check in checks:
+            try:
+                check()
+            except Exception as exc:  # any failure means "not ready", with the reason
+                failures[label] = str(exc)[:300]
+        if failures:
+            return problem(503, "Le service n'est pas prêt.", checks=failures)
+        return jsonify(status="ready", service=name, checks=[label for label, _ in checks])
+
+    def metrics():
+        body, content_type = render()
+        return body, 200, {"Content-Type": content_type}
+
+    for prefix in ("", f"/api/{name}"):
+        bp.add_url_rule(f"{prefix}/healthz", f"healthz{prefix}", healthz)
+        bp.add_url_rule(f"{prefix}/readyz", f"readyz{prefix}", readyz)
+    bp.add_url_rule("/metrics", "metrics", metrics)
+    return bp
+
+
+def _install_request_hooks(app: Flask, name: str) -> None:
+    @app.before_request
+    def _start():
+        g.request_id = _request_id()
+        g.started = time.perf_counter()
+        clear_contextvars()
+        bind_contextvars(
+            request_id=g.request_id,
+            correlation_id=request.headers.get("X-Correlation-ID") or g.request_id,
+            service=name,
+        )
+
+    @app.after_request
+    def _finish(response):
+        request_id = g.get("request_id") or _request_id()
+        response.headers["X-Request-ID"] = request_id
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        HTTP_REQUESTS.labels(name, request.method, endpoint, response.status_code).inc()
+        HTTP_LATENCY.labels(name, endpoint).observe(elapsed)
+        if endpoint not in ("/healthz", "/readyz", "/metrics"):
+            log.info("http_request", method=request.method, path=request.path,
+                     status=response.status_code, duration_ms=round(elapsed * 1000, 1))
+        return response
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException):
+        return from_http_exception(error)
+
+    @app.errorhandler(ma.ValidationError)
+    def _validation(error: ma.ValidationError):
+        return validation_problem(error)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        if isinstance(error, HTTPException):
+            return from_http_exception(error)
+        log.exception("unhandled_error")
+        return from_http_exception(InternalServerError())

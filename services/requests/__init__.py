@@ -1,0 +1,3 @@
+"""Requests: categories, requests with documents, the agents' workflow."""
+
+NAME = "requests"

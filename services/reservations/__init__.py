@@ -1,0 +1,3 @@
+"""Reservations: activities, calendars, basket, bookings, cancellations, attendance."""
+
+NAME = "reservations"

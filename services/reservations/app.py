@@ -1,0 +1,28 @@
+"""create_app for the reservations service."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from services.common.app import create_app as create_service_app
+from services.common.runtime import Runtime
+
+from . import NAME
+from .api import API_BLUEPRINTS
+from .events import HANDLERS
+
+
+def build_runtime(**kwargs) -> Runtime:
+    return Runtime.build(NAME, HANDLERS, **kwargs)
+
+
+def create_app(runtime: Runtime | None = None) -> Flask:
+    runtime = runtime or build_runtime()
+    return create_service_app(
+        NAME,
+        runtime.settings,
+        api_blueprints=API_BLUEPRINTS,
+        db=runtime.db,
+        keyset=runtime.keyset,
+        ready_checks=[runtime.broker_check],
+    )

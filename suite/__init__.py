@@ -1,0 +1,1 @@
+"""The composition root: the portail command, embedded mode, demo data, SMTP sink."""
