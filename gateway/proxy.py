@@ -16,16 +16,30 @@ _DROP_TO_SERVICES = frozenset({"host", "authorization", "cookie", "content-lengt
                                "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
 _DROP_TO_PORTAL = frozenset({"host", "content-length", "authorization",
                              "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
-_DROP_FROM_UPSTREAM = frozenset({"content-length"})
+# The gateway's own server writes these; the upstream's copies would be duplicates.
+_DROP_FROM_UPSTREAM = frozenset({"content-length", "server", "date"})
+
+
+class _SizedStream:
+    """The client's body as a file of known length, so that requests streams it upstream
+    with the same Content-Length instead of buffering it or switching to chunked encoding."""
+
+    def __init__(self, stream, length: int):
+        self.stream = stream
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self, size: int = -1) -> bytes:
+        return self.stream.read(size)
 
 
 def _body():
-    # Stream what the client sends (uploads) instead of buffering it in the gateway; a body
-    # without a declared length is read whole, within MAX_CONTENT_LENGTH.
     if request.content_length:
-        return request.stream
-    data = request.get_data()
-    return data or None
+        return _SizedStream(request.stream, request.content_length)
+    # No declared length (chunked): read whole, within MAX_CONTENT_LENGTH.
+    return request.get_data() or None
 
 
 def _forward(upstream: str, *, drop: frozenset[str], token: str | None) -> Response:
@@ -36,8 +50,6 @@ def _forward(upstream: str, *, drop: frozenset[str], token: str | None) -> Respo
         request.headers.get("X-Forwarded-For"), request.remote_addr]))
     headers["X-Forwarded-Proto"] = request.scheme
     headers["X-Forwarded-Host"] = request.host
-    if request.content_length:
-        headers["Content-Length"] = str(request.content_length)
     if token:
         headers["Authorization"] = f"Bearer {token}"
     upstream_response = gw.upstreams.request(

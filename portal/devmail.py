@@ -23,7 +23,8 @@ MAILBOX = "/api/notifications/dev/mailbox"
 def mailbox():
     cursor = request.args.get("suite")
     data = _ok(gateway().get(MAILBOX, params={"cursor": cursor} if cursor else None))
-    return render_template("dev/mailbox.html", items=data.get("items") or [],
+    items = data.get("items")
+    return render_template("dev/mailbox.html", items=items if isinstance(items, list) else [],
                            next_cursor=data.get("next"))
 
 

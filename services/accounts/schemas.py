@@ -22,7 +22,8 @@ class CommuneCreateSchema(Schema):
     slug = fields.String(required=True, validate=validate.Regexp(
         SLUG, error="Lettres minuscules, chiffres et tirets (2 à 63 caractères)."))
     name = fields.String(required=True, validate=validate.Length(min=2, max=200))
-    settings = fields.Nested(CommuneSettingsSchema, load_default=lambda: {})
+    settings = fields.Nested(CommuneSettingsSchema,
+                             load_default=lambda: CommuneSettingsSchema().load({}))
 
 
 class CommuneSchema(Schema):

@@ -1,0 +1,63 @@
+"""The architecture stays visible: services independent, the kit small and service-free."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.common import catalogue
+from suite import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def test_import_linter_contracts_hold():
+    result = subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_import_linter_catches_a_service_importing_another(tmp_path):
+    """The contract is not vacuous: a service importing another service breaks it."""
+    culprit = ROOT / "services" / "billing" / "_contract_probe.py"
+    culprit.write_text("from services.accounts import models  # noqa: F401\n")
+    try:
+        result = subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        culprit.unlink()
+    assert result.returncode != 0
+    assert "services.billing" in result.stdout
+
+
+@pytest.mark.parametrize("service", registry.SERVICES)
+def test_each_service_has_the_same_few_files(service):
+    folder = ROOT / "services" / service
+    for name in ("app.py", "models.py", "api.py", "events.py", "worker.py", "migrations"):
+        assert (folder / name).exists(), f"services/{service}/{name} manque"
+
+
+def _events(service):
+    return registry.events_module(service)
+
+
+def test_every_consumed_event_is_published_by_its_producer():
+    publishers = {t: s for s in registry.SERVICES for t in getattr(_events(s), "PUBLISHES", ())}
+    for service in registry.SERVICES:
+        for event_type in _events(service).HANDLERS:
+            assert event_type in catalogue.SCHEMAS, f"{event_type} absent du catalogue"
+            producer = event_type.split(".", 1)[0]
+            assert publishers.get(event_type) == producer, (
+                f"{service} consomme {event_type} que {producer} ne publie pas")
+
+
+def test_every_published_event_has_a_schema():
+    for service in registry.SERVICES:
+        for event_type in getattr(_events(service), "PUBLISHES", ()):
+            assert event_type.startswith(f"{service}."), event_type
+            assert 1 in catalogue.SCHEMAS[event_type], event_type
