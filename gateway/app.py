@@ -106,8 +106,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         headers_enabled=True,
         strategy="moving-window",
     )
+    # Flask-Limiter (>= 4) checks a decorated limit inside the wrapper it returns, not before
+    # the request: the wrapper must replace the registered view, or no limit ever applies.
     login_view = app.view_functions["auth.login"]
-    limiter.limit("20 per minute", key_func=get_remote_address)(login_view)
-    limiter.limit("10 per 15 minutes", key_func=_login_key)(login_view)
+    login_view = limiter.limit("20 per minute", key_func=get_remote_address)(login_view)
+    login_view = limiter.limit("10 per 15 minutes", key_func=_login_key)(login_view)
+    app.view_functions["auth.login"] = login_view
     app.after_request(lambda response: security_headers(response, settings.dev))
     return app

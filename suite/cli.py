@@ -95,6 +95,8 @@ def cmd_up(args) -> None:
     env = environment.distributed(data_dir, database_url, amqp_url)
     environment.ensure_databases(environment.database_urls(database_url))
     os.environ.update(env)
+    # The Procfile's lines call `portail`: the one of this interpreter, installed or not.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     operations.migrate()
     operations.declare_bus()
     created = operations.seed()

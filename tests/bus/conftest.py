@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from contextlib import suppress
+
 import pytest
 
 from tests.bus.support import Broker, Probe
@@ -14,8 +16,15 @@ def probe(pg_url, amqp_url, bus_prefix):
 
 
 @pytest.fixture
-def broker(amqp_url, bus_prefix):
-    """A pika view of the broker; its side queues are deleted afterwards."""
+def broker(probe, amqp_url, bus_prefix):
+    """A pika view of the broker; its side queues and the probe's names are deleted afterwards.
+
+    (The ``bus_prefix`` fixture's own clean-up goes through ``pika.URLParameters``, which cannot
+    reach the ``//`` virtual host of kombu-style URLs, so the probe's names are removed here.)
+    """
     broker = Broker(amqp_url, bus_prefix)
     yield broker
+    with suppress(Exception):
+        broker.delete([probe.queue, probe.dlq, *probe.retry_queues],
+                      [probe.exchange, probe.topology.dlx.name])
     broker.close()

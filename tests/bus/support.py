@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pika
+from kombu import Connection
 from prometheus_client import REGISTRY
 from sqlalchemy import (
     Column,
@@ -269,7 +270,7 @@ class Broker:
 
     def __init__(self, amqp_url: str, prefix: str):
         self.prefix = prefix
-        self.connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        self.connection = pika.BlockingConnection(pika_parameters(amqp_url))
         self.channel = self.connection.channel()
         self.channel.confirm_delivery()
         self._taps: list[str] = []
@@ -312,11 +313,28 @@ class Broker:
             body, props = event, pika.BasicProperties(delivery_mode=2)
         self.channel.basic_publish(exchange, routing_key, body, props, mandatory=True)
 
+    def delete(self, queues: list[str], exchanges: list[str]) -> None:
+        for name in queues:
+            self.channel.queue_delete(name)
+        for name in exchanges:
+            self.channel.exchange_delete(name)
+
     def close(self) -> None:
         with suppress(Exception):
-            for name in self._taps:
-                self.channel.queue_delete(name)
+            self.delete(self._taps, [])
             self.connection.close()
+
+
+def pika_parameters(amqp_url: str) -> pika.ConnectionParameters:
+    """pika parameters for a kombu-style URL.
+
+    ``pika.URLParameters`` reads the ``//`` of ``amqp://host:5672//`` (kombu's spelling of the
+    ``/`` virtual host) as the empty vhost, which the broker refuses: let kombu parse it.
+    """
+    conn = Connection(amqp_url)
+    return pika.ConnectionParameters(
+        host=conn.hostname, port=conn.port or 5672, virtual_host=conn.virtual_host or "/",
+        credentials=pika.PlainCredentials(conn.userid or "guest", conn.password or "guest"))
 
 
 # --- a TCP proxy that can be cut -------------------------------------------------------------
