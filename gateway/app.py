@@ -95,8 +95,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         signer=Signer(signing_key(settings)),
     )
     env.check()
+    # Fix: without static_folder=None, Flask's own /static/<path> route answered 404 for the
+    # portal's stylesheet instead of forwarding it.
     app = create_base_app(NAME, settings, blueprints=[auth_bp, proxy_bp], db=db,
-                          description="Passerelle : routage, sessions, jetons internes.")
+                          description="Passerelle : routage, sessions, jetons internes.",
+                          static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     app.extensions["gateway"] = gateway
     limiter = Limiter(

@@ -42,8 +42,26 @@ def _body():
     return request.get_data() or None
 
 
+def _target() -> str:
+    """The path and query string to ask the upstream for: what the client sent, unchanged.
+
+    Fix: the URL was rebuilt from ``request.path``, which the server has percent-decoded, so
+    ``/a%2Fb`` reached the service as ``/a/b`` and ``/a%3Fb`` as ``/a?b``. The raw request
+    target is used when the server gives it (werkzeug, gunicorn).
+    """
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
+    if raw.startswith("/") and not request.script_root:
+        return raw
+    return request.full_path.rstrip("?") if request.query_string else request.path
+
+
 def _forward(upstream: str, *, drop: frozenset[str], token: str | None) -> Response:
     gw = current_app.extensions["gateway"]
+    # Fix: urllib3 resolves "." and ".." segments (requests first decodes %2E), so
+    # /api/accounts/../../internal/... reached the services' internal routes, which the gateway
+    # must never forward to. Such paths answer 404 here.
+    if any(segment in (".", "..") for segment in request.path.split("/")):
+        raise Problem(404, "Aucun service ne répond à cette adresse.")
     headers = forwardable(request.headers, drop)
     headers["X-Request-ID"] = g.request_id
     headers["X-Forwarded-For"] = ", ".join(filter(None, [
@@ -53,8 +71,7 @@ def _forward(upstream: str, *, drop: frozenset[str], token: str | None) -> Respo
     if token:
         headers["Authorization"] = f"Bearer {token}"
     upstream_response = gw.upstreams.request(
-        upstream, request.method, request.full_path.rstrip("?") if request.query_string
-        else request.path, headers=headers, data=_body(), stream=True)
+        upstream, request.method, _target(), headers=headers, data=_body(), stream=True)
     response_headers = forwardable(upstream_response.headers, _DROP_FROM_UPSTREAM)
     length = upstream_response.headers.get("Content-Length")
     if length is not None:

@@ -51,7 +51,9 @@ class ProblemApi(Api):
 
 def _request_id() -> str:
     given = request.headers.get("X-Request-ID", "")
-    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    # Fix: fullmatch, not match: "$" also matches before a final newline, and an id ending in
+    # "\n" was then accepted and made every response fail (a header value cannot hold one).
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def create_app(
@@ -65,14 +67,17 @@ def create_app(
     title: str | None = None,
     description: str = "",
     ready_checks: Iterable[Callable[[], None]] = (),
+    static_folder: str | None = "static",
 ) -> Flask:
     """An app with the operational endpoints, error handling, ids in logs, and its API.
 
     ``api_blueprints`` are flask-smorest blueprints documented in the OpenAPI document served
     at ``/api/<name>/openapi.json``; ``blueprints`` are plain Flask ones (pages, proxies).
+    ``static_folder=None`` removes Flask's own ``/static/...`` route (the gateway: those paths
+    belong to the portal behind it).
     """
     configure_logging(settings.log_level, settings.log_format)
-    app = Flask(name)
+    app = Flask(name, static_folder=static_folder)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=32 * 1024 * 1024,

@@ -91,7 +91,10 @@ class Settings:
 
     @property
     def dev(self) -> bool:
-        return self.env == "dev"
+        # Fix: load_settings gives every mode but production the embedded fallbacks (the
+        # well-known dev secret, SQLite, memory://); "test" was then not dev here, i.e. it ran
+        # with that public secret yet demanded production keys. Same rule in both places.
+        return self.env != "production"
 
 
 def default_sqlite_url(data_dir: Path, name: str) -> str:
