@@ -2,53 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from flask import Flask, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from flask import Flask, jsonify
 
 from services.common.app import create_app as create_base_app
-from services.common.auth import Principal, Signer, ensure_dev_keys
+from services.common.auth import Signer, ensure_dev_keys, jwks_of
 from services.common.config import ConfigError, Env, Settings, load_settings
 from services.common.db import Database
-from services.common.errors import Problem
 
-from . import NAME, SERVICES
-from .auth_api import _login_key
+from . import NAME, SERVICES, limits
+from .accounts_client import AccountsClient
 from .auth_api import bp as auth_bp
+from .core import Gateway
 from .proxy import bp as proxy_bp
-from .sessions import COOKIE, SessionStore
+from .sessions import SessionStore
 from .upstreams import Timeouts, Upstreams
-
-
-@dataclass
-class Gateway:
-    settings: Settings
-    upstreams: Upstreams
-    sessions: SessionStore
-    signer: Signer
-
-    @property
-    def dev(self) -> bool:
-        return self.settings.dev
-
-    def token_from_request(self) -> str | None:
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            return header[7:].strip() or None
-        return request.cookies.get(COOKIE) or None
-
-    def authenticate(self) -> Principal | None:
-        """The caller's principal, None when anonymous; 401 for a dead or forged token."""
-        token = self.token_from_request()
-        if not token:
-            return None
-        principal = self.sessions.principal(token)
-        if principal is None:
-            raise Problem(401, "Votre session a expiré : veuillez vous reconnecter.")
-        return principal
 
 
 def upstream_urls(environ: Mapping[str, str], dev: bool) -> dict[str, str]:
@@ -70,6 +40,13 @@ def signing_key(settings: Settings) -> str:
     raise ConfigError(["JWT_PRIVATE_KEY est obligatoire (clé de signature des jetons internes)"])
 
 
+def previous_keys(settings: Settings) -> list[str]:
+    """``JWT_PREVIOUS_KEYS``: PEM keys no longer signing but still published during rotation."""
+    raw = settings.extra.get("JWT_PREVIOUS_KEYS", "")
+    marker = "-----END PRIVATE KEY-----"
+    return [block.strip() + "\n" + marker + "\n" for block in raw.split(marker) if block.strip()]
+
+
 def security_headers(response, dev: bool):
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -87,13 +64,18 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     settings = settings or load_settings(NAME, needs_bus=False)
     db = db or Database(settings.database_url)
     env = Env(settings.extra)
+    upstreams = Upstreams(upstream_urls(settings.extra, settings.dev),
+                          Timeouts(read=env.float("UPSTREAM_TIMEOUT", 10.0)))
+    pem = signing_key(settings)
+    signer = Signer(pem)
     gateway = Gateway(
         settings=settings,
-        upstreams=Upstreams(upstream_urls(settings.extra, settings.dev),
-                            Timeouts(read=env.float("UPSTREAM_TIMEOUT", 10.0))),
+        upstreams=upstreams,
         sessions=SessionStore(db),
-        signer=Signer(signing_key(settings)),
+        signer=signer,
+        accounts=AccountsClient(upstreams, signer),
     )
+    jwks = jwks_of(pem, *previous_keys(settings))
     env.check()
     # Fix: without static_folder=None, Flask's own /static/<path> route answered 404 for the
     # portal's stylesheet instead of forwarding it.
@@ -102,18 +84,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                           static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     app.extensions["gateway"] = gateway
-    limiter = Limiter(
-        get_remote_address,
-        app=app,
-        storage_uri=settings.extra.get("REDIS_URL") or "memory://",
-        headers_enabled=True,
-        strategy="moving-window",
-    )
-    # Flask-Limiter (>= 4) checks a decorated limit inside the wrapper it returns, not before
-    # the request: the wrapper must replace the registered view, or no limit ever applies.
-    login_view = app.view_functions["auth.login"]
-    login_view = limiter.limit("20 per minute", key_func=get_remote_address)(login_view)
-    login_view = limiter.limit("10 per 15 minutes", key_func=_login_key)(login_view)
-    app.view_functions["auth.login"] = login_view
+    limits.install(app, settings.extra.get("REDIS_URL") or "memory://")
+    # The public keys of the internal tokens, current and previous: services may fetch them
+    # (JWKS_URL) instead of being configured with JWT_PUBLIC_KEYS, and learn a new key
+    # without a restart when it is rotated.
+    app.add_url_rule("/.well-known/jwks.json", "jwks", lambda: jsonify(json.loads(jwks)))
     app.after_request(lambda response: security_headers(response, settings.dev))
     return app

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, jsonify
 from marshmallow import Schema, fields, validate
 
-from services.common.auth import Principal
 from services.common.errors import Problem
 from services.common.webargs import parse_json
 
@@ -17,12 +16,6 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 class LoginSchema(Schema):
     email = fields.String(required=True, validate=validate.Length(min=3, max=254))
     password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
-
-
-def _login_key() -> str:
-    body = request.get_json(silent=True)
-    email = body.get("email") if isinstance(body, dict) else None
-    return f"login:{str(email).strip().lower()}" if email else "login:-"
 
 
 def _set_cookie(response, token: str | None, max_age: int | None = None) -> None:
@@ -39,20 +32,9 @@ def _set_cookie(response, token: str | None, max_age: int | None = None) -> None
 def login():
     gw = current_app.extensions["gateway"]
     payload = parse_json(LoginSchema())
-    service_token = gw.signer.mint(Principal(account_id="service:gateway"), audience="accounts")
-    answer = gw.upstreams.request(
-        "accounts", "POST", "/internal/authenticate",
-        headers={"Authorization": f"Bearer {service_token}",
-                 "X-Request-ID": g.request_id},
-        json={"email": payload["email"], "password": payload["password"]},
-    )
-    if answer.status_code == 401:
+    principal = gw.accounts.authenticate(payload["email"], payload["password"])
+    if principal is None:
         raise Problem(401, "Adresse e-mail ou mot de passe incorrect.")
-    if answer.status_code != 200:
-        raise Problem(502, "La connexion est momentanément impossible. Réessayez plus tard.")
-    principal = Principal.from_claims({**answer.json(), "sub": answer.json()["account_id"],
-                                       "fam": answer.json().get("family_id"),
-                                       "adm": answer.json().get("platform_admin")})
     # A session token presented at login is closed: a new id every login, never fixation.
     old = gw.token_from_request()
     if old:

@@ -21,6 +21,9 @@ class Session(Base):
     principal: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the principal (roles, memberships) was last read from accounts.
+    refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          nullable=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, current_app, g, request
 from services.common.errors import Problem
 
 from . import SERVICES
+from .core import END_OTHER_SESSIONS, PRINCIPAL_CHANGED
 from .upstreams import body_chunks, forwardable
 
 bp = Blueprint("proxy", __name__)
@@ -17,7 +18,8 @@ _DROP_TO_SERVICES = frozenset({"host", "authorization", "cookie", "content-lengt
 _DROP_TO_PORTAL = frozenset({"host", "content-length", "authorization",
                              "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
 # The gateway's own server writes these; the upstream's copies would be duplicates.
-_DROP_FROM_UPSTREAM = frozenset({"content-length", "server", "date"})
+_DROP_FROM_UPSTREAM = frozenset({"content-length", "server", "date",
+                                 PRINCIPAL_CHANGED.lower(), END_OTHER_SESSIONS.lower()})
 
 
 class _SizedStream:
@@ -36,6 +38,10 @@ class _SizedStream:
 
 
 def _body():
+    # JSON bodies are small, and the rate limits may already have read them: buffered. Anything
+    # else (uploads) is streamed.
+    if request.is_json:
+        return request.get_data() or None
     if request.content_length:
         return _SizedStream(request.stream, request.content_length)
     # No declared length (chunked): read whole, within MAX_CONTENT_LENGTH.
@@ -72,6 +78,8 @@ def _forward(upstream: str, *, drop: frozenset[str], token: str | None) -> Respo
         headers["Authorization"] = f"Bearer {token}"
     upstream_response = gw.upstreams.request(
         upstream, request.method, _target(), headers=headers, data=_body(), stream=True)
+    if upstream == "accounts" and upstream_response.status_code < 400:
+        gw.apply_account_signals(upstream_response.headers)
     response_headers = forwardable(upstream_response.headers, _DROP_FROM_UPSTREAM)
     length = upstream_response.headers.get("Content-Length")
     if length is not None:

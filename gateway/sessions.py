@@ -46,10 +46,11 @@ class SessionStore:
         with self.db.transaction() as s:
             s.add(Session(token_hash=_hash(token), account_id=principal.account_id,
                           principal=principal.claims(), created_at=now, last_seen_at=now,
-                          expires_at=now + self.policy.absolute))
+                          refreshed_at=now, expires_at=now + self.policy.absolute))
         return token
 
-    def principal(self, token: str) -> Principal | None:
+    def find(self, token: str) -> tuple[Principal, timedelta] | None:
+        """The live session's principal and how old that principal is; None when dead."""
         now = datetime.now(UTC)
         with self.db.sessions() as s:
             row = s.get(Session, _hash(token))
@@ -59,12 +60,24 @@ class SessionStore:
             if _aware(row.expires_at) <= now or last_seen + self.policy.idle <= now:
                 return None
             principal = Principal.from_claims(row.principal)
+            age = now - _aware(row.refreshed_at or row.created_at)
         if now - last_seen >= self.policy.touch_every:
             with self.db.transaction() as s:
                 row = s.get(Session, _hash(token))
                 if row is not None:
                     row.last_seen_at = now
-        return principal
+        return principal, age
+
+    def principal(self, token: str) -> Principal | None:
+        found = self.find(token)
+        return found[0] if found else None
+
+    def replace_principal(self, token: str, principal: Principal) -> None:
+        with self.db.transaction() as s:
+            row = s.get(Session, _hash(token))
+            if row is not None:
+                row.principal = principal.claims()
+                row.refreshed_at = datetime.now(UTC)
 
     def close(self, token: str) -> None:
         with self.db.transaction() as s:

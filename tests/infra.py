@@ -116,14 +116,28 @@ def drop_database(server_url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def pika_parameters(amqp_url: str):
+    """pika parameters for a kombu-style URL.
+
+    ``pika.URLParameters`` reads the ``//`` of ``amqp://host:5672//`` (kombu's spelling of the
+    ``/`` virtual host) as the empty vhost, which the broker refuses: let kombu parse it.
+    """
+    import pika
+    from kombu import Connection
+
+    conn = Connection(amqp_url)
+    return pika.ConnectionParameters(
+        host=conn.hostname, port=conn.port or 5672, virtual_host=conn.virtual_host or "/",
+        credentials=pika.PlainCredentials(conn.userid or "guest", conn.password or "guest"))
+
+
 def delete_bus_names(amqp_url: str, prefix: str, services: tuple[str, ...],
                      retries: int = 3) -> None:
     """Remove what a test declared under its own prefix (queues first, then exchanges)."""
     import pika
 
-    params = pika.URLParameters(amqp_url)
-    with suppress(Exception):
-        conn = pika.BlockingConnection(params)
+    conn = pika.BlockingConnection(pika_parameters(amqp_url))
+    try:
         ch = conn.channel()
         for svc in services:
             base = f"{prefix}{svc}.events"
@@ -132,4 +146,5 @@ def delete_bus_names(amqp_url: str, prefix: str, services: tuple[str, ...],
                 ch.queue_delete(name)
         for name in ("portail.events", "portail.dlx"):
             ch.exchange_delete(f"{prefix}{name}")
+    finally:
         conn.close()

@@ -8,6 +8,7 @@ household and roles per commune come from that token only, never from the body.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -133,6 +134,42 @@ class KeySet:
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
         return Principal.from_claims(claims)
+
+
+class RemoteKeySet(KeySet):
+    """The gateway's published JWKS (``JWKS_URL``), fetched on first use and again when a token
+    names a key not seen yet: a rotated key is picked up without restarting the service."""
+
+    def __init__(self, url: str, *, min_refetch: float = 30.0, timeout: float = 3.0):
+        self.url = url
+        self.min_refetch = min_refetch
+        self.timeout = timeout
+        self.keys = {}
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def _fetch(self) -> None:
+        import requests
+
+        with self._lock:
+            if time.monotonic() - self._fetched_at < self.min_refetch:
+                return
+            self._fetched_at = time.monotonic()
+            try:
+                answer = requests.get(self.url, timeout=self.timeout)
+                answer.raise_for_status()
+                KeySet.__init__(self, answer.json())
+            except Exception as exc:  # keep the keys we had; the token fails as unknown
+                raise InvalidToken(f"clés de vérification inaccessibles : {exc}") from exc
+
+    def verify(self, token: str, audience: str) -> Principal:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("jeton illisible") from exc
+        if kid not in self.keys:
+            self._fetch()
+        return super().verify(token, audience)
 
 
 class Signer:

@@ -122,13 +122,17 @@ class Topology:
                 routing_keys: list[str] | None = None) -> None:
         """Declare the exchanges, and the queues of ``service`` when given (idempotent)."""
         with connection.channel() as channel:
-            self.exchange.bind(channel).declare()
-            self.dlx.bind(channel).declare()
-            if service is None:
-                return
-            for queue in [self.queue(service, routing_keys or []), self.dlq(service),
-                          *self.retry_queues(service)]:
-                queue.bind(channel).declare()
+            self.declare_on(channel, service, routing_keys)
+
+    def declare_on(self, channel, service: str | None = None,
+                   routing_keys: list[str] | None = None) -> None:
+        self.exchange.bind(channel).declare()
+        self.dlx.bind(channel).declare()
+        if service is None:
+            return
+        for queue in [self.queue(service, routing_keys or []), self.dlq(service),
+                      *self.retry_queues(service)]:
+            queue.bind(channel).declare()
 
 
 def connect(url: str, *, heartbeat: int = 30) -> Connection:
@@ -227,7 +231,9 @@ class EventConsumer(ConsumerMixin):
 
     # kombu's ConsumerMixin API -------------------------------------------------------------
     def get_consumers(self, consumer_cls, channel):
-        self.topology.declare(self.connection, self.service, list(self.handlers))
+        # On the channel kombu consumes from (a clone of self.connection), so that no second,
+        # heartbeat-less connection is opened just to declare.
+        self.topology.declare_on(channel, self.service, list(self.handlers))
         return [consumer_cls(
             queues=[self.topology.queue(self.service, list(self.handlers))],
             on_message=self.on_message,
@@ -315,6 +321,11 @@ class EventConsumer(ConsumerMixin):
         # The consuming channel itself: it is kept alive by the consumer's heartbeats, and the
         # copy is confirmed on it before the original is acknowledged on it.
         producer = Producer(message.channel)
+        # The key the event was first routed with (its type). A retried message comes back
+        # through the default exchange keyed by the queue name, so the first copy records the
+        # key and later copies keep it: the DLQ then always shows the event's own routing key.
+        original_key = ((message.headers or {}).get("x-original-routing-key")
+                        or message.delivery_info.get("routing_key"))
         producer.publish(
             message.body,
             exchange=exchange,
@@ -322,7 +333,8 @@ class EventConsumer(ConsumerMixin):
             content_type=message.content_type or "application/json",
             content_encoding=message.content_encoding or "utf-8",
             delivery_mode=2,
-            headers={**(message.headers or {}), **headers},
+            headers={**(message.headers or {}), "x-original-routing-key": original_key,
+                     **headers},
             message_id=props.get("message_id"),
             type=props.get("type"),
             correlation_id=props.get("correlation_id"),
@@ -359,8 +371,7 @@ class EventConsumer(ConsumerMixin):
         EVENTS_HANDLED.labels(self.service, _type_of(message), "dead_lettered").inc()
         self._copy(message, exchange=self.topology.dlx.name,
                    routing_key=self.topology.dlq_name(self.service),
-                   headers={"x-death-reason": reason[:1000],
-                            "x-original-routing-key": message.delivery_info.get("routing_key")})
+                   headers={"x-death-reason": reason[:1000]})
         message.ack()
 
     def run_until(self, stop: threading.Event) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kombu import Connection
 
-from .auth import KeySet, ensure_dev_keys
+from .auth import KeySet, RemoteKeySet, ensure_dev_keys
 from .bus import EventConsumer, Handler, Publisher, Topology, connect, retry_delays_from_env
 from .config import ConfigError, Settings, load_settings
 from .db import Database
@@ -21,6 +21,8 @@ log = get_logger(__name__)
 
 
 def load_keyset(settings: Settings) -> KeySet:
+    if settings.extra.get("JWKS_URL"):
+        return RemoteKeySet(settings.extra["JWKS_URL"])
     if settings.jwt_public_keys:
         try:
             return KeySet(settings.jwt_public_keys)
@@ -28,7 +30,7 @@ def load_keyset(settings: Settings) -> KeySet:
             raise ConfigError([f"JWT_PUBLIC_KEYS n'est pas un JWKS valide : {exc}"]) from exc
     if settings.dev:
         return KeySet(ensure_dev_keys(settings.data_dir)[1])
-    raise ConfigError(["JWT_PUBLIC_KEYS est obligatoire (JWKS des clés de la passerelle)"])
+    raise ConfigError(["JWT_PUBLIC_KEYS ou JWKS_URL est obligatoire (clés de la passerelle)"])
 
 
 def topology_for(settings: Settings) -> Topology:

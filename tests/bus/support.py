@@ -24,7 +24,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pika
-from kombu import Connection
 from prometheus_client import REGISTRY
 from sqlalchemy import (
     Column,
@@ -43,6 +42,7 @@ from services.common.bus import EventConsumer, Handler, Publisher, Topology, con
 from services.common.db import Database
 from services.common.events import Event
 from services.common.outbox import OUTBOX, OutboxRelay
+from tests.infra import pika_parameters
 
 PROBE = "probe"
 CREATED = "accounts.commune.created"
@@ -75,7 +75,8 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, what: str =
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"still waiting after {timeout:.0f} s for {what} (last: {value!r})")
+            raise AssertionError(f"still waiting after {timeout:.0f} s for {what}"
+                                 f" (last: {value!r})")
         time.sleep(interval)
 
 
@@ -237,6 +238,11 @@ class Probe:
         with self.db.sessions() as session:
             return Counter(session.scalars(select(EFFECTS.c.worker)))
 
+    def effect_workers(self, event_id: str) -> list[str]:
+        with self.db.sessions() as session:
+            return list(session.scalars(
+                select(EFFECTS.c.worker).where(EFFECTS.c.event_id == event_id)))
+
     def inbox(self) -> Counter[str]:
         with self.db.sessions() as session:
             return Counter(session.scalars(select(outbox.INBOX.c.event_id)))
@@ -323,18 +329,6 @@ class Broker:
         with suppress(Exception):
             self.delete(self._taps, [])
             self.connection.close()
-
-
-def pika_parameters(amqp_url: str) -> pika.ConnectionParameters:
-    """pika parameters for a kombu-style URL.
-
-    ``pika.URLParameters`` reads the ``//`` of ``amqp://host:5672//`` (kombu's spelling of the
-    ``/`` virtual host) as the empty vhost, which the broker refuses: let kombu parse it.
-    """
-    conn = Connection(amqp_url)
-    return pika.ConnectionParameters(
-        host=conn.hostname, port=conn.port or 5672, virtual_host=conn.virtual_host or "/",
-        credentials=pika.PlainCredentials(conn.userid or "guest", conn.password or "guest"))
 
 
 # --- a TCP proxy that can be cut -------------------------------------------------------------

@@ -14,10 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from services.common.events import Event
-from services.common.outbox import OutboxRelay
 from tests.bus.support import (
     CREATED,
-    PROBE,
     RELAY_DIED,
     RETRY_DELAYS,
     TcpProxy,
@@ -205,7 +203,7 @@ def test_consumer_killed_before_ack_is_redelivered_and_handled_once(
         probe.settle(broker)
     assert probe.effects()[event.id] == 1
     assert probe.inbox()[event.id] == 1
-    assert probe.workers()["doomed" if committed else "fresh"] == 1
+    assert probe.effect_workers(event.id) == ["doomed" if committed else "fresh"]
     assert broker.depth(probe.queue) == 0
     assert broker.depth(probe.dlq) == 0
 
@@ -233,7 +231,8 @@ def test_poison_message_is_retried_then_dead_lettered_without_blocking(probe, br
     effects = probe.effects()
     assert effects[poison.id] == 0, "the failed handler's effect must be rolled back"
     _only_once(effects, behind)
-    assert max(handled_at.values()) < attempts[-1], "the messages behind waited for the poison"
+    # Not blocked: everything behind the poison was handled before its first retry was due.
+    assert max(handled_at.values()) < attempts[0] + RETRY_DELAYS[0], "blocked by the poison"
     assert props.message_id == poison.id
     assert props.type == CREATED
     assert props.correlation_id == poison.correlation_id
@@ -278,10 +277,12 @@ def test_invalid_payload_goes_straight_to_the_dlq(probe, broker):
 
 # 7 ----------------------------------------------------------------------------------------------
 def test_two_consumer_processes_share_the_queue(probe, broker, pg_url, amqp_url, bus_prefix):
-    stop = SPAWN.Event()
+    # Every Event stays referenced here: Process.start() drops its args before a spawned child
+    # has reopened the named semaphores, and a collected Event unlinks them.
+    stop, unused = SPAWN.Event(), SPAWN.Event()
     children = [
         SPAWN.Process(target=consumer_child,
-                      args=(pg_url, amqp_url, bus_prefix, worker, "normal", SPAWN.Event(), stop))
+                      args=(pg_url, amqp_url, bus_prefix, worker, "normal", unused, stop))
         for worker in ("w1", "w2")
     ]
     for child in children:
@@ -326,10 +327,3 @@ def test_redelivered_event_changes_nothing(probe, broker):
     assert broker.depth(probe.queue) == 0
     assert broker.depth(probe.dlq) == 0
 
-
-def test_probe_setup_is_what_the_tests_assume(probe, broker):
-    """The probe queue exists under the test prefix with its DLQ and one retry queue per delay."""
-    assert probe.queue.endswith(f"{PROBE}.events")
-    for queue in [probe.queue, probe.dlq, *probe.retry_queues]:
-        assert broker.depth(queue) == 0
-    assert isinstance(probe.relay(), OutboxRelay)

@@ -1,0 +1,77 @@
+"""The gateway object the views share: sessions, upstreams, token minting, principal freshness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import request
+
+from services.common.auth import Principal, Signer
+from services.common.config import Settings
+from services.common.errors import Problem
+
+from .accounts_client import AccountsClient
+from .sessions import COOKIE, SessionStore
+from .upstreams import Upstreams
+
+# Sent by accounts on a response that changes who the caller is; consumed here, never
+# forwarded to the client (docs/contract.md).
+PRINCIPAL_CHANGED = "X-Portail-Principal-Changed"
+END_OTHER_SESSIONS = "X-Portail-End-Other-Sessions"
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    upstreams: Upstreams
+    sessions: SessionStore
+    signer: Signer
+    accounts: AccountsClient
+    # Roles and memberships granted or withdrawn elsewhere reach open sessions this soon.
+    principal_ttl: timedelta = timedelta(minutes=5)
+
+    @property
+    def dev(self) -> bool:
+        return self.settings.dev
+
+    def token_from_request(self) -> str | None:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            return header[7:].strip() or None
+        return request.cookies.get(COOKIE) or None
+
+    def authenticate(self) -> Principal | None:
+        """The caller's principal, None when anonymous; 401 for a dead or forged token."""
+        token = self.token_from_request()
+        if not token:
+            return None
+        found = self.sessions.find(token)
+        if found is None:
+            raise Problem(401, "Votre session a expiré : veuillez vous reconnecter.")
+        principal, age = found
+        if age >= self.principal_ttl:
+            principal = self.refresh(token, principal.account_id)
+        return principal
+
+    def refresh(self, token: str, account_id: str) -> Principal:
+        principal = self.accounts.principal(account_id)
+        if principal is None:  # disabled or deleted since: the session ends now
+            self.sessions.close_all(account_id)
+            raise Problem(401, "Votre session a expiré : veuillez vous reconnecter.")
+        self.sessions.replace_principal(token, principal)
+        return principal
+
+    def apply_account_signals(self, headers) -> None:
+        """React to what accounts says about the caller after a proxied call succeeded."""
+        token = self.token_from_request()
+        if not token:
+            return
+        found = self.sessions.find(token)
+        if found is None:
+            return
+        principal, _ = found
+        if headers.get(END_OTHER_SESSIONS):
+            self.sessions.close_all(principal.account_id, keep=token)
+        if headers.get(PRINCIPAL_CHANGED):
+            self.refresh(token, principal.account_id)

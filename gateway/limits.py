@@ -1,0 +1,56 @@
+"""Rate limits on what can be used to guess passwords or flood mailboxes (Flask-Limiter).
+
+Per client address and per target (the e-mail or token in the body), moving windows, stored in
+Redis when ``REDIS_URL`` is set so that every gateway process shares the counts.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+# Public account endpoints proxied to accounts: (method, path) → body field that names the
+# target of the attempt.
+SENSITIVE = {
+    ("POST", "/api/accounts/activation"): "token",
+    ("POST", "/api/accounts/activation/renew"): "token",
+    ("POST", "/api/accounts/password-reset"): "email",
+    ("POST", "/api/accounts/password-reset/confirm"): "token",
+}
+
+
+def _target_key() -> str:
+    field = SENSITIVE.get((request.method, request.path))
+    body = request.get_json(silent=True)
+    value = body.get(field) if isinstance(body, dict) and field else None
+    return f"{request.path}:{str(value).strip().lower()[:200]}" if value else f"{request.path}:-"
+
+
+def _login_key() -> str:
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    return f"login:{str(email).strip().lower()[:254]}" if email else "login:-"
+
+
+def _not_sensitive() -> bool:
+    return (request.method, request.path) not in SENSITIVE
+
+
+def install(app: Flask, storage_uri: str) -> Limiter:
+    limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri,
+                      headers_enabled=True, strategy="moving-window")
+    # Flask-Limiter (>= 4) checks a decorated limit inside the wrapper it returns, not before
+    # the request: the wrapper must replace the registered view, or no limit ever applies.
+    login = app.view_functions["auth.login"]
+    login = limiter.limit("20 per minute", key_func=get_remote_address)(login)
+    login = limiter.limit("10 per 15 minutes", key_func=_login_key)(login)
+    app.view_functions["auth.login"] = login
+
+    api = app.view_functions["proxy.api"]
+    api = limiter.limit("30 per minute", key_func=get_remote_address,
+                        exempt_when=_not_sensitive, scope="account-public")(api)
+    api = limiter.limit("5 per 15 minutes", key_func=_target_key,
+                        exempt_when=_not_sensitive, scope="account-target")(api)
+    app.view_functions["proxy.api"] = api
+    return limiter
