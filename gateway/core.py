@@ -63,15 +63,17 @@ class Gateway:
         return principal
 
     def apply_account_signals(self, headers) -> None:
-        """React to what accounts says about the caller after a proxied call succeeded."""
+        """React to what accounts says about the caller after a proxied call succeeded.
+
+        ``X-Portail-End-Other-Sessions`` names the account: after a password reset the caller
+        has no session, and every session of that account ends; otherwise all but the caller's.
+        """
         token = self.token_from_request()
-        if not token:
-            return
-        found = self.sessions.find(token)
-        if found is None:
-            return
-        principal, _ = found
-        if headers.get(END_OTHER_SESSIONS):
-            self.sessions.close_all(principal.account_id, keep=token)
-        if headers.get(PRINCIPAL_CHANGED):
-            self.refresh(token, principal.account_id)
+        found = self.sessions.find(token) if token else None
+        ending = headers.get(END_OTHER_SESSIONS)
+        if ending:
+            account_id = found[0].account_id if found else ending
+            if ending in (account_id, "1"):
+                self.sessions.close_all(account_id, keep=token if found else None)
+        if found and headers.get(PRINCIPAL_CHANGED):
+            self.refresh(token, found[0].account_id)

@@ -6,6 +6,8 @@ Redis when ``REDIS_URL`` is set so that every gateway process shares the counts.
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -17,11 +19,16 @@ SENSITIVE = {
     ("POST", "/api/accounts/activation/renew"): "token",
     ("POST", "/api/accounts/password-reset"): "email",
     ("POST", "/api/accounts/password-reset/confirm"): "token",
+    # Guessing another household's family code, one session at a time.
+    ("POST", "/api/accounts/me/communes"): None,
 }
 
 
 def _target_key() -> str:
     field = SENSITIVE.get((request.method, request.path))
+    if field is None:  # the target is the caller's own session
+        token = request.headers.get("Authorization", "") or request.cookies.get("portail_session")
+        return f"{request.path}:{hashlib.sha256(str(token).encode()).hexdigest()}"
     body = request.get_json(silent=True)
     value = body.get(field) if isinstance(body, dict) and field else None
     return f"{request.path}:{str(value).strip().lower()[:200]}" if value else f"{request.path}:-"
@@ -53,4 +60,5 @@ def install(app: Flask, storage_uri: str) -> Limiter:
     api = limiter.limit("5 per 15 minutes", key_func=_target_key,
                         exempt_when=_not_sensitive, scope="account-target")(api)
     app.view_functions["proxy.api"] = api
+    app.extensions["portail_limiter"] = limiter
     return limiter

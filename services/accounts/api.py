@@ -1,26 +1,91 @@
-"""Accounts' HTTP API (thin: parse, authorise, call the domain, answer)."""
+"""Accounts' HTTP API (thin: parse, authorise, call ``operations``, answer).
+
+DESIGN section 6 and docs/contract.md ("Identity (issue 3)"). Identity always comes from the
+gateway's token: a parent's household is the one in the token, an agent acts in their commune.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
 from flask_smorest import Blueprint as ApiBlueprint
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from services.common import outbox
 from services.common.app import current_context
-from services.common.auth import current_principal, require_platform_admin
+from services.common.auth import (
+    Principal,
+    current_principal,
+    require_commune,
+    require_platform_admin,
+)
 from services.common.errors import Problem
-from services.common.events import Event
 from services.common.webargs import parse_json
 
 from . import NAME
-from .domain import CommuneSettings, hash_password, needs_rehash, normalise_email, verify_password
-from .models import Account, AgentRole, Commune
-from .schemas import CommuneCreateSchema, CommuneSchema, CredentialsSchema
+from .operations import RENEW_ACCEPTED, RESET_ACCEPTED, Operations
+from .schemas import (
+    AccountStateSchema,
+    ActivationInfoSchema,
+    AgentFamilySchema,
+    CommuneCreateSchema,
+    CommunePatchSchema,
+    CommuneSchema,
+    CredentialsSchema,
+    CursorQuerySchema,
+    EmailSchema,
+    FamilyCreateSchema,
+    FamilyPageSchema,
+    FamilyPatchSchema,
+    FamilyQuerySchema,
+    FamilySchema,
+    InvitationSchema,
+    JoinCommuneSchema,
+    MeSchema,
+    MessageSchema,
+    MyCommuneSchema,
+    MyCommunesSchema,
+    NewsInSchema,
+    NewsPageSchema,
+    NewsSchema,
+    PasswordChangeSchema,
+    ResetInfoSchema,
+    TokenPasswordSchema,
+    TokenSchema,
+)
 
+# Headers for the gateway (docs/contract.md), never forwarded to the client.
+PRINCIPAL_CHANGED = {"X-Portail-Principal-Changed": "1"}
+
+
+def end_other_sessions(account_id: str) -> dict[str, str]:
+    # The account is named: after a reset the caller is anonymous, and the gateway must still
+    # know whose sessions to close.
+    return {"X-Portail-End-Other-Sessions": account_id}
+
+
+def ops() -> Operations:
+    ctx = current_context()
+    return Operations.of(ctx.db, ctx.settings)
+
+
+def agent_of(slug: str, *, hide_from_members: bool = False) -> Principal:
+    """An agent of ``slug`` (or a platform admin). With ``hide_from_members``, a parent of the
+    commune gets 404, as for any household id that is not theirs."""
+    principal = current_principal()
+    if (hide_from_members and not principal.platform_admin and principal.roles_in(slug)
+            and not principal.is_agent_of(slug)):
+        raise Problem(404)
+    return require_commune(slug, agent=True)
+
+
+def parent() -> Principal:
+    principal = current_principal()
+    if not principal.family_id:
+        raise Problem(403, "Réservé aux comptes famille.")
+    return principal
+
+
+# communes ------------------------------------------------------------------------------------
 communes = ApiBlueprint("communes", __name__, url_prefix=f"/api/{NAME}/communes",
-                        description="Communes (collectivités) du portail")
+                        description="Communes (collectivités), leurs foyers et actualités")
 
 
 @communes.route("", methods=["POST"])
@@ -29,25 +94,7 @@ communes = ApiBlueprint("communes", __name__, url_prefix=f"/api/{NAME}/communes"
 def create_commune(payload):
     """Créer une commune (administrateur de la plateforme)."""
     require_platform_admin()
-    settings = CommuneSettings(**{**payload["settings"],
-                                  "modules": tuple(payload["settings"].get("modules", ()))})
-    db = current_context().db
-    try:
-        with db.transaction() as session:
-            commune = Commune(slug=payload["slug"], name=payload["name"],
-                              settings=settings.as_dict(), version=1)
-            session.add(commune)
-            session.flush()
-            outbox.add(session, Event.new(
-                "accounts.commune.created",
-                {"commune_id": commune.id, "slug": commune.slug, "name": commune.name,
-                 "settings": commune.settings},
-                producer=NAME, commune_id=commune.id,
-            ))
-    except IntegrityError as exc:
-        raise Problem(409, "Une commune utilise déjà cet identifiant.",
-                      errors={"slug": ["Cet identifiant est déjà utilisé."]}) from exc
-    return commune
+    return ops().create_commune(payload)
 
 
 @communes.route("/<slug>")
@@ -55,32 +102,195 @@ def create_commune(payload):
 def get_commune(slug: str):
     """Une commune : nom, réglages et modules souscrits (public : la page de connexion
     affiche le nom et le logo de la commune)."""
-    with current_context().db.sessions() as session:
-        commune = session.scalar(select(Commune).where(Commune.slug == slug))
-        if commune is None:
-            raise Problem(404, "Cette commune n'existe pas.")
-        return commune
+    return ops().get_commune(slug)
 
+
+@communes.route("/<slug>", methods=["PATCH"])
+@communes.arguments(CommunePatchSchema)
+@communes.response(200, CommuneSchema)
+def update_commune(payload, slug: str):
+    """Modifier le nom ou les réglages d'une commune (administrateur de la plateforme ou
+    agent-admin de la commune) ; publie accounts.commune.updated."""
+    principal = require_commune(slug, agent=True)
+    if not principal.platform_admin and "agent-admin" not in principal.roles_in(slug):
+        raise Problem(403, "Réservé aux administrateurs de la commune.")
+    return ops().update_commune(slug, payload)
+
+
+@communes.route("/<slug>/families", methods=["POST"])
+@communes.arguments(FamilyCreateSchema)
+@communes.response(201, AgentFamilySchema)
+def create_family(payload, slug: str):
+    """Créer un foyer et envoyer l'invitation (agent). Si l'adresse e-mail a déjà un compte
+    famille, crée une proposition d'adhésion (``membership_status: pending``) avec un code
+    famille que le foyer saisit pour rejoindre la commune."""
+    principal = agent_of(slug)
+    return ops().create_family(principal, slug, payload)
+
+
+@communes.route("/<slug>/families")
+@communes.arguments(FamilyQuerySchema, location="query")
+@communes.response(200, FamilyPageSchema)
+def list_families(query, slug: str):
+    """Les foyers de la commune (agent) : recherche par nom, e-mail, code famille ou prénom
+    d'enfant ; 50 par page, par nom."""
+    agent_of(slug)
+    return ops().list_families(slug, query["q"], query["cursor"])
+
+
+@communes.route("/<slug>/families/<family_id>")
+@communes.response(200, AgentFamilySchema)
+def get_family(slug: str, family_id: str):
+    """Un foyer de la commune (agent)."""
+    agent_of(slug, hide_from_members=True)
+    return ops().family_for_agent(slug, family_id)
+
+
+@communes.route("/<slug>/families/<family_id>/invitation", methods=["POST"])
+@communes.response(202, InvitationSchema)
+def reinvite(slug: str, family_id: str):
+    """Renvoyer l'invitation (agent) : un nouveau lien, les précédents ne marchent plus."""
+    agent_of(slug, hide_from_members=True)
+    return ops().reinvite(slug, family_id)
+
+
+@communes.route("/<slug>/news")
+@communes.arguments(CursorQuerySchema, location="query")
+@communes.response(200, NewsPageSchema)
+def list_news(query, slug: str):
+    """Les actualités de la commune, les plus récentes d'abord (membres et agents)."""
+    require_commune(slug)
+    return ops().list_news(slug, query["cursor"])
+
+
+@communes.route("/<slug>/news", methods=["POST"])
+@communes.arguments(NewsInSchema)
+@communes.response(201, NewsSchema)
+def post_news(payload, slug: str):
+    """Publier une actualité (agent)."""
+    principal = agent_of(slug)
+    return ops().post_news(principal, slug, payload)
+
+
+# activation and password reset (public) ----------------------------------------------------
+activation = ApiBlueprint("activation", __name__, url_prefix=f"/api/{NAME}/activation",
+                          description="Activation d'un compte invité (public)")
+
+
+@activation.route("", methods=["POST"])
+@activation.arguments(TokenPasswordSchema)
+@activation.response(200, AccountStateSchema)
+def activate(payload):
+    """Choisir son mot de passe avec le lien d'invitation ; le lien ne sert qu'une fois."""
+    return ops().activate(payload["token"], payload["password"])
+
+
+@activation.route("/renew", methods=["POST"])
+@activation.arguments(TokenSchema)
+@activation.response(202, MessageSchema)
+def renew(payload):
+    """Recevoir un nouveau lien (toujours 202)."""
+    ops().renew_activation(payload["token"])
+    return {"detail": RENEW_ACCEPTED}
+
+
+@activation.route("/<token>")
+@activation.response(200, ActivationInfoSchema)
+def activation_info(token: str):
+    """Ce que le lien d'invitation permet d'activer ; 410 (``status`` expired ou used)."""
+    return ops().activation_info(token)
+
+
+reset = ApiBlueprint("password_reset", __name__, url_prefix=f"/api/{NAME}/password-reset",
+                     description="Mot de passe oublié (public)")
+
+
+@reset.route("", methods=["POST"])
+@reset.arguments(EmailSchema)
+@reset.response(202, MessageSchema)
+def request_reset(payload):
+    """Demander un lien de réinitialisation ; la réponse est la même que l'adresse soit
+    inscrite ou non."""
+    ops().request_reset(payload["email"])
+    return {"detail": RESET_ACCEPTED}
+
+
+@reset.route("/confirm", methods=["POST"])
+@reset.arguments(TokenPasswordSchema)
+@reset.response(200, AccountStateSchema)
+def confirm_reset(payload):
+    """Choisir un nouveau mot de passe avec le lien reçu ; ferme les autres sessions."""
+    state = ops().confirm_reset(payload["token"], payload["password"])
+    return state, 200, end_other_sessions(state["account_id"])
+
+
+@reset.route("/<token>")
+@reset.response(200, ResetInfoSchema)
+def reset_info(token: str):
+    """Le lien de réinitialisation est-il valable ? 410 (``status`` expired ou used)."""
+    return ops().reset_info(token)
+
+
+# the caller's own account --------------------------------------------------------------------
+me = ApiBlueprint("me", __name__, url_prefix=f"/api/{NAME}/me",
+                  description="Mon compte, mon foyer, mes communes")
+
+
+@me.route("")
+@me.response(200, MeSchema)
+def whoami():
+    """Mon compte et mes communes, avec mes rôles dans chacune."""
+    return ops().me(current_principal())
+
+
+@me.route("/communes")
+@me.response(200, MyCommunesSchema)
+def my_communes():
+    """Les communes de mon foyer, avec le code famille de chacune."""
+    return ops().my_communes(parent())
+
+
+@me.route("/communes", methods=["POST"])
+@me.arguments(JoinCommuneSchema)
+@me.response(201, MyCommuneSchema)
+def join_commune(payload):
+    """Rejoindre une autre commune avec le code famille qu'elle a donné à mon foyer."""
+    joined = ops().join_commune(parent(), payload["commune"], payload["family_code"])
+    return joined, 201, PRINCIPAL_CHANGED
+
+
+@me.route("/family")
+@me.response(200, FamilySchema)
+def my_family():
+    """Mon foyer : adresse, responsables, enfants."""
+    return ops().my_family(parent())
+
+
+@me.route("/family", methods=["PATCH"])
+@me.arguments(FamilyPatchSchema)
+@me.response(200, FamilySchema)
+def update_my_family(payload):
+    """Modifier les coordonnées des responsables (noms, lien, e-mail, téléphones, payeur).
+    L'adresse, le nom du foyer et les enfants se modifient par « Mes demandes »."""
+    return ops().update_my_family(parent(), payload)
+
+
+@me.route("/password", methods=["POST"])
+@me.arguments(PasswordChangeSchema)
+@me.response(200, MessageSchema)
+def change_password(payload):
+    """Changer de mot de passe (l'actuel est demandé) ; ferme les autres sessions."""
+    principal = current_principal()
+    ops().change_password(principal, payload["current_password"], payload["new_password"])
+    return ({"detail": "Votre mot de passe est modifié."}, 200,
+            end_other_sessions(principal.account_id))
+
+
+API_BLUEPRINTS = [communes, activation, reset, me]
 
 # Internal routes live outside /api/: the gateway never forwards them, and they also demand
 # the gateway's own service token.
 internal = Blueprint("internal", __name__, url_prefix="/internal")
-
-
-def principal_claims(session, account: Account) -> dict:
-    communes: dict[str, dict] = {}
-    role = session.get(AgentRole, account.id)
-    if role is not None:
-        commune = session.get(Commune, role.commune_id)
-        communes[commune.slug] = {"id": commune.id, "name": commune.name,
-                                  "roles": list(role.roles)}
-    return {
-        "account_id": account.id,
-        "email": account.email,
-        "family_id": account.family_id,
-        "platform_admin": account.platform_admin,
-        "communes": communes,
-    }
 
 
 def _require_gateway() -> None:
@@ -92,23 +302,10 @@ def _require_gateway() -> None:
 def authenticate():
     _require_gateway()
     payload = parse_json(CredentialsSchema())
-    email = normalise_email(payload["email"])
-    db = current_context().db
-    with db.transaction() as session:
-        account = session.scalar(select(Account).where(Account.email == email))
-        ok = verify_password(account.password_hash if account else None, payload["password"])
-        if not ok or account is None or account.status != "active":
-            raise Problem(401, "Adresse e-mail ou mot de passe incorrect.")
-        if needs_rehash(account.password_hash):
-            account.password_hash = hash_password(payload["password"])
-        return jsonify(principal_claims(session, account))
+    return jsonify(ops().authenticate(payload["email"], payload["password"]))
 
 
 @internal.get("/principals/<account_id>")
 def principal(account_id: str):
     _require_gateway()
-    with current_context().db.sessions() as session:
-        account = session.get(Account, account_id)
-        if account is None or account.status != "active":
-            raise Problem(404)
-        return jsonify(principal_claims(session, account))
+    return jsonify(ops().principal(account_id))

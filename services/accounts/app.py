@@ -8,7 +8,7 @@ from services.common.app import create_app as create_service_app
 from services.common.runtime import Runtime
 
 from . import NAME
-from .api import communes, internal
+from .api import API_BLUEPRINTS, internal
 from .events import HANDLERS
 
 
@@ -21,7 +21,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     return create_service_app(
         NAME,
         runtime.settings,
-        api_blueprints=[communes],
+        api_blueprints=API_BLUEPRINTS,
         blueprints=[internal],
         db=runtime.db,
         keyset=runtime.keyset,

@@ -1,12 +1,32 @@
-"""Accounts' own tables."""
+"""Accounts' own tables.
+
+A household (``Family``) has guardians and children, and belongs to communes through
+``Membership`` rows, each with the family code that commune gave it. A parent's ``Account``
+points to its household (``family_id``); agents have an ``AgentRole`` in exactly one commune.
+Every id is a UUID string that never changes (other services key their read models on them).
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, MetaData, String, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 from services.common.outbox import messaging_tables
 
@@ -19,6 +39,32 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+class UTCDateTime(TypeDecorator):
+    """A point in time, stored in UTC and always read back as an aware datetime.
+
+    SQLite keeps no time zone: values are converted to UTC before they are written, so the
+    stored text compares in time order, and marked UTC again when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
 class Commune(Base):
     __tablename__ = "communes"
 
@@ -27,8 +73,7 @@ class Commune(Base):
     name: Mapped[str] = mapped_column(String(200))
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
-                                                 server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
 
 
 class Account(Base):
@@ -37,11 +82,16 @@ class Account(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # invited (no password yet), active, disabled: only active accounts log in.
     status: Mapped[str] = mapped_column(String(16), default="invited")
     platform_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The household of a parent's account. No foreign key: accounts seeded before households
+    # existed carry the demo family's id, which the seed now creates.
     family_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
-                                                 server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class AgentRole(Base):
@@ -52,6 +102,125 @@ class AgentRole(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     commune_id: Mapped[str] = mapped_column(ForeignKey("communes.id"), index=True)
     roles: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class Family(Base):
+    """A household (foyer). ``version`` increases at each change of its snapshot."""
+
+    __tablename__ = "families"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    family_name: Mapped[str] = mapped_column(String(100))
+    # Lower case, without accents: the order of the agents' list and its search.
+    sort_key: Mapped[str] = mapped_column(String(100), index=True)
+    # The same for the family name and the children's names: what the agents' search reads.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    # {line1, line2, postal_code, city} or null
+    address: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+
+    guardians: Mapped[list[Guardian]] = relationship(
+        back_populates="family", order_by="Guardian.position", cascade="all, delete-orphan")
+    children: Mapped[list[Child]] = relationship(
+        back_populates="family", order_by="Child.position", cascade="all, delete-orphan")
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="family", order_by="Membership.created_at", cascade="all, delete-orphan")
+
+
+class Guardian(Base):
+    """A responsable légal of the household; ``pays`` marks who receives the invoices."""
+
+    __tablename__ = "guardians"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    family_id: Mapped[str] = mapped_column(ForeignKey("families.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    relation: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    phones: Mapped[list] = mapped_column(JSON, default=list)
+    pays: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    family: Mapped[Family] = relationship(back_populates="guardians")
+
+
+class Child(Base):
+    __tablename__ = "children"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    family_id: Mapped[str] = mapped_column(ForeignKey("families.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date] = mapped_column(Date)
+    school: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    class_name: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    allergies: Mapped[bool] = mapped_column(Boolean, default=False)
+    allergy_notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    family: Mapped[Family] = relationship(back_populates="children")
+
+
+class Membership(Base):
+    """A household's link to a commune, with the family code that commune gave it.
+
+    ``pending`` is an offer: an agent registered, in their commune, a household whose e-mail
+    already had an account; the parent accepts it with the code (``POST /me/communes``), which
+    only works for the account it was made to (``account_id``). ``active`` memberships are the
+    household's communes.
+    """
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("commune_id", "family_code", name="uq_memberships_commune_code"),
+        UniqueConstraint("family_id", "commune_id", name="uq_memberships_family_commune"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    family_id: Mapped[str] = mapped_column(ForeignKey("families.id"), index=True)
+    commune_id: Mapped[str] = mapped_column(ForeignKey("communes.id"), index=True)
+    family_code: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    family: Mapped[Family] = relationship(back_populates="memberships")
+    commune: Mapped[Commune] = relationship()
+
+
+class Token(Base):
+    """A single-use link sent by e-mail (activation or password reset); only its SHA-256."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (Index("ix_tokens_account_kind", "account_id", "kind"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16))  # activation | reset
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    commune_id: Mapped[str | None] = mapped_column(ForeignKey("communes.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class News(Base):
+    """An actualité of a commune, written by an agent, shown on the portal's home page."""
+
+    __tablename__ = "news"
+    __table_args__ = (Index("ix_news_commune_published", "commune_id", "published_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    commune_id: Mapped[str] = mapped_column(ForeignKey("communes.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    author_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 outbox, inbox = messaging_tables(Base.metadata)

@@ -54,7 +54,13 @@ class FakeAccounts:
         @app.post("/api/accounts/me/password")
         def password():
             response = jsonify(changed=True)
-            response.headers["X-Portail-End-Other-Sessions"] = "1"
+            response.headers["X-Portail-End-Other-Sessions"] = ACCOUNT
+            return response
+
+        @app.post("/api/accounts/password-reset/confirm")
+        def confirm():
+            response = jsonify(account_id=ACCOUNT)
+            response.headers["X-Portail-End-Other-Sessions"] = ACCOUNT
             return response
 
         @app.post("/api/accounts/password-reset")
@@ -110,6 +116,14 @@ def test_a_password_change_ends_the_other_sessions_only(gw):
     assert "X-Portail-End-Other-Sessions" not in changed.headers
     assert me(gw, here).status_code == 200
     assert me(gw, elsewhere).status_code == 401
+
+
+def test_a_password_reset_ends_every_session_of_the_account(gw):
+    sessions = [login(gw), login(gw)]
+    confirmed = requests.post(f"{gw.url}/api/accounts/password-reset/confirm",
+                              json={"token": "t", "password": "p" * 12}, timeout=5)
+    assert confirmed.status_code == 200
+    assert all(me(gw, token).status_code == 401 for token in sessions)
 
 
 def test_a_stale_principal_is_reloaded_and_a_disabled_account_logged_out(gw, accounts):
