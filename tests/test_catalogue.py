@@ -177,6 +177,8 @@ SETTINGS = {
         "postal_code": "77000",
         "city": "JolieVille",
     },
+    "logo_url": "https://jolieville.test/logo.png",
+    "payment_config_ref": "payfip-jolieville",
 }
 
 EXAMPLES: dict[str, dict] = {
@@ -543,6 +545,8 @@ def test_lenient_fills_defaults():
         "contact_email": None,
         "phone": None,
         "address": None,
+        "logo_url": None,
+        "payment_config_ref": None,
     }
     assert "timezone" not in data["settings"]  # the published data is not modified
 

@@ -316,6 +316,8 @@ class CommuneSettings:
     contact_email: str | None = None
     phone: str | None = None
     address: dict[str, Any] | None = None
+    logo_url: str | None = None
+    payment_config_ref: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -324,6 +326,8 @@ class CommuneSettings:
             "contact_email": self.contact_email,
             "phone": self.phone,
             "address": normalise_address(self.address),
+            "logo_url": self.logo_url,
+            "payment_config_ref": self.payment_config_ref,
         }
 
 

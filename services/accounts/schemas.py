@@ -204,6 +204,8 @@ class CommuneSettingsSchema(Schema):
     contact_email = Email(load_default=None, allow_none=True)
     phone = optional_text(30)
     address = fields.Nested(AddressSchema, load_default=None, allow_none=True)
+    logo_url = fields.Url(load_default=None, allow_none=True, schemes={"https", "http"})
+    payment_config_ref = optional_text(100)
 
 
 class CommuneSettingsPatchSchema(Schema):
@@ -212,6 +214,8 @@ class CommuneSettingsPatchSchema(Schema):
     contact_email = Email(allow_none=True)
     phone = optional_text(30, default=False)
     address = fields.Nested(AddressSchema, allow_none=True)
+    logo_url = fields.Url(allow_none=True, schemes={"https", "http"})
+    payment_config_ref = optional_text(100, default=False)
 
 
 class CommuneCreateSchema(Schema):

@@ -265,6 +265,10 @@ class CommuneSettingsSchema(EventSchema):
     contact_email = fields.Email(load_default=None, allow_none=True)
     phone = OptText()
     address = _Nested(AddressSchema, load_default=None, allow_none=True)
+    # Additions (issue 3): the logo shown on the portal and the reference of the commune's
+    # payment configuration held by billing.
+    logo_url = fields.Url(load_default=None, allow_none=True)
+    payment_config_ref = OptText()
 
 
 class GuardianSchema(EventSchema):
