@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import catalogue
-from .db import Database
+from .db import Database, mark
 from .events import Event, InvalidEnvelope
 from .logging import bind_contextvars, clear_contextvars, get_logger
 from .metrics import EVENTS_HANDLED, EVENTS_PUBLISHED
@@ -296,6 +296,7 @@ class EventConsumer(ConsumerMixin):
                 session.execute(INBOX.insert().values(
                     consumer=self.service, event_id=event.id, type=event.type))
                 session.flush()
+                mark(session, "inbox")
                 handler(session, event, data)
         except IntegrityError:
             if self._already_handled(event.id):

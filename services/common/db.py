@@ -53,6 +53,11 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     )
 
 
+def mark(session: Session, topic: str) -> None:
+    """Note that this unit of work did something ``topic`` listeners wait for."""
+    session.info.setdefault("commit_topics", set()).add(topic)
+
+
 class Database:
     """A service's database: engine, sessions, and hooks run after each successful commit."""
 
@@ -60,17 +65,18 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._after_commit: list[Callable[[], None]] = []
+        self._after_commit: list[tuple[str, Callable[[], None]]] = []
         self._lock = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
-    def on_commit(self, callback: Callable[[], None]) -> None:
-        """Register ``callback`` to run after every commit made through :meth:`transaction`."""
+    def on_commit(self, topic: str, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after each commit, made through :meth:`transaction`, of a unit of
+        work that :func:`mark` marked with ``topic`` (e.g. one that wrote to the outbox)."""
         with self._lock:
-            self._after_commit.append(callback)
+            self._after_commit.append((topic, callback))
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -79,13 +85,15 @@ class Database:
         try:
             yield session
             session.commit()
+            topics = set(session.info.get("commit_topics", ()))
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
-        for callback in list(self._after_commit):
-            callback()
+        for topic, callback in list(self._after_commit):
+            if topic in topics:
+                callback()
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -22,7 +22,10 @@ def mailbox_dir(data_dir: Path, environ: dict[str, str] | None = None) -> Path:
 
 
 def deliver(folder: Path, raw: bytes) -> str:
-    folder.mkdir(parents=True, exist_ok=True)
+    # Maildir(create=True) makes tmp/new/cur only when the folder itself is missing; a folder
+    # made by someone else (a volume, a test) would then fail on the first message.
+    for sub in ("tmp", "new", "cur"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
     box = mailbox.Maildir(folder, create=True)
     try:
         return box.add(raw)

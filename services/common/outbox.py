@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from .db import Database
+from .db import Database, mark
 from .events import Event
 from .logging import get_logger
 
@@ -73,6 +73,7 @@ def add(session: Session, event: Event) -> Event:
     session.execute(
         OUTBOX.insert().values(event_id=event.id, type=event.type, envelope=event.to_dict())
     )
+    mark(session, "outbox")
     return event
 
 
@@ -103,7 +104,9 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self.wakeup = threading.Event()
-        db.on_commit(self.wakeup.set)
+        # Woken only by units of work that wrote to the outbox: its own (marking rows sent)
+        # must not wake it, or it would spin.
+        db.on_commit("outbox", self.wakeup.set)
 
     def run_once(self) -> int:
         """Publish one batch; returns how many rows were published."""

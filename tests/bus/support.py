@@ -463,7 +463,7 @@ def consumer_child(pg_url: str, amqp_url: str, prefix: str, worker: str, mode: s
 
     then = hang if mode == "block_before_commit" else None
     if mode == "block_after_commit":
-        db.on_commit(hang)
+        db.on_commit("inbox", hang)
     consumer = EventConsumer(amqp_url, service=PROBE, db=db,
                              handlers={CREATED: effect_handler(worker, then)},
                              topology=probe_topology(prefix))

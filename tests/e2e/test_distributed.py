@@ -66,9 +66,13 @@ def topology(pg_server, amqp_url, tmp_path_factory):
     subprocess.run([PORTAIL, "seed"], env=env, check=True, cwd=ROOT, timeout=60)
     processes = []
 
+    logs = Path(env["PORTAIL_DATA_DIR"])
+
     def start(*argv: str, port: int | None = None) -> None:
         proc_env = {**env, "PORT": str(port)} if port else env
+        log = open(logs / f"{'-'.join(argv)}.log", "wb")  # noqa: SIM115 (closed with the process)
         processes.append(subprocess.Popen([PORTAIL, *argv], env=proc_env, cwd=ROOT,
+                                          stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True))
 
     for name in ("gateway", "accounts", "reservations"):
@@ -81,11 +85,15 @@ def topology(pg_server, amqp_url, tmp_path_factory):
         try:
             return all(requests.get(f"{base}/api/{s}/readyz", timeout=2).status_code == 200
                        for s in ("accounts", "reservations"))
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or slow to answer while starting
             return False
 
     try:
-        eventually(up, timeout=60, interval=0.3)
+        try:
+            eventually(up, timeout=90, interval=0.3)
+        except AssertionError:
+            tails = {p.name: p.read_text(errors="replace")[-1500:] for p in logs.glob("*.log")}
+            raise AssertionError(f"la topologie ne démarre pas : {tails}") from None
         yield {"url": base, "processes": processes, "accounts": env["ACCOUNTS_URL"]}
     finally:
         for proc in processes:
