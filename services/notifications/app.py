@@ -1,19 +1,45 @@
-"""create_app for the notifications service."""
+"""create_app for the notifications service, and its runtime (worker threads + sender)."""
 
 from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
 
 from flask import Flask
 
 from services.common.app import create_app as create_service_app
+from services.common.config import load_settings
 from services.common.runtime import Runtime
 
 from . import NAME
 from .api import API_BLUEPRINTS
-from .events import HANDLERS
+from .domain import NotifierConfig
+from .events import build_handlers
+from .sender import Sender, sender_from_settings
 
 
-def build_runtime(**kwargs) -> Runtime:
-    return Runtime.build(NAME, HANDLERS, **kwargs)
+@dataclass
+class NotificationsRuntime(Runtime):
+    """The common runtime, plus the sender loop among the worker's threads."""
+
+    def sender(self) -> Sender:
+        return sender_from_settings(self.db, self.settings)
+
+    def start_worker_threads(self, stop: threading.Event) -> list[threading.Thread]:
+        # Built first: a wrong SMTP_URL stops the worker at start, before anything runs.
+        sender = self.sender()
+        threads = super().start_worker_threads(stop)
+        thread = threading.Thread(target=sender.run, args=(stop,), name=f"{self.name}-sender",
+                                  daemon=True)
+        thread.start()
+        threads.append(thread)
+        return threads
+
+
+def build_runtime(**kwargs) -> NotificationsRuntime:
+    settings = kwargs.pop("settings", None) or load_settings(NAME, kwargs.pop("environ", None))
+    handlers = build_handlers(NotifierConfig.from_settings(settings))
+    return NotificationsRuntime.build(NAME, handlers, settings=settings, **kwargs)
 
 
 def create_app(runtime: Runtime | None = None) -> Flask:
@@ -24,5 +50,6 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         api_blueprints=API_BLUEPRINTS,
         db=runtime.db,
         keyset=runtime.keyset,
+        description="Courriels envoyés aux familles à partir des événements ; historique.",
         ready_checks=[runtime.broker_check],
     )

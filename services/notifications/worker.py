@@ -1,4 +1,4 @@
-"""The notifications worker: publishes its outbox and handles its events."""
+"""The notifications worker: publishes its outbox, handles its events, sends the e-mails."""
 
 from services.common.runtime import run_worker
 
