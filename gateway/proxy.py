@@ -8,7 +8,7 @@ from services.common.errors import Problem
 
 from . import SERVICES
 from .core import END_OTHER_SESSIONS, PRINCIPAL_CHANGED
-from .upstreams import body_chunks, forwardable
+from .upstreams import body_chunks, forwardable, forwardable_pairs
 
 bp = Blueprint("proxy", __name__)
 
@@ -80,13 +80,15 @@ def _forward(upstream: str, *, drop: frozenset[str], token: str | None) -> Respo
         upstream, request.method, _target(), headers=headers, data=_body(), stream=True)
     if upstream == "accounts" and upstream_response.status_code < 400:
         gw.apply_account_signals(upstream_response.headers)
-    response_headers = forwardable(upstream_response.headers, _DROP_FROM_UPSTREAM)
+    # The raw (urllib3) headers keep repeated names as separate pairs; requests' own mapping
+    # folds them.
+    response_headers = forwardable_pairs(upstream_response.raw.headers,
+                                         _DROP_FROM_UPSTREAM | {"x-request-id"})
     length = upstream_response.headers.get("Content-Length")
     if length is not None:
-        response_headers["Content-Length"] = length
-    response_headers.pop("X-Request-ID", None)
+        response_headers.append(("Content-Length", length))
     return Response(body_chunks(upstream_response), status=upstream_response.status_code,
-                    headers=list(response_headers.items()), direct_passthrough=True)
+                    headers=response_headers, direct_passthrough=True)
 
 
 @bp.route("/api/<service>/", defaults={"rest": ""},

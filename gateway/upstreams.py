@@ -57,14 +57,23 @@ class Upstreams:
 
 
 def forwardable(headers: Mapping[str, str], drop: frozenset[str] = frozenset()) -> dict[str, str]:
+    return dict(forwardable_pairs(headers, drop))
+
+
+def forwardable_pairs(headers, drop: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """The end-to-end headers as (name, value) pairs, repeated names kept apart.
+
+    A response may set several cookies: each ``Set-Cookie`` must stay its own line (folding
+    them into one comma-separated value, as a dict does, loses all but the first).
+    """
     connection_tokens = {
         token.strip().lower() for token in headers.get("Connection", "").split(",") if token
     }
-    return {
-        key: value for key, value in headers.items()
+    return [
+        (key, value) for key, value in headers.items()
         if key.lower() not in HOP_BY_HOP and key.lower() not in connection_tokens
         and key.lower() not in drop
-    }
+    ]
 
 
 def body_chunks(response: requests.Response, size: int = 64 * 1024) -> Iterator[bytes]:

@@ -1,13 +1,26 @@
-"""Who is looking at the page, as the gateway says (``GET /auth/me``), once per request."""
+"""Who is looking at the page, as the gateway says (``GET /auth/me``), once per request.
+
+Also the commune the visitor is looking at: the one named by the ``portail_commune`` cookie
+when it is one of theirs (anything else is ignored), else their first; and the modules that
+commune subscribes to, from its public settings.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import wraps
 from typing import Any
+from urllib.parse import quote
 
-from flask import g, request
+from flask import abort, current_app, g, request
 
-from .client import SESSION_COOKIE, GatewayError, gateway, json_body
+from .client import SESSION_COOKIE, GatewayError, LoginRequired, gateway, json_body
+
+COMMUNE_COOKIE = "portail_commune"
+MODULES = ("reservations", "invoices", "requests")
+COMMUNE_CACHE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -16,6 +29,10 @@ class Commune:
     name: str
     roles: tuple[str, ...] = ()
 
+    @property
+    def is_agent(self) -> bool:
+        return "agent" in self.roles
+
 
 @dataclass(frozen=True)
 class Account:
@@ -23,6 +40,10 @@ class Account:
     email: str
     family_id: str | None
     communes: tuple[Commune, ...] = field(default_factory=tuple)
+    platform_admin: bool = False
+
+    def commune(self, slug: str | None) -> Commune | None:
+        return next((c for c in self.communes if c.slug == slug), None)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Account:
@@ -30,6 +51,7 @@ class Account:
             account_id=str(data["account_id"]),
             email=str(data["email"]),
             family_id=data.get("family_id"),
+            platform_admin=data.get("platform_admin") is True,
             communes=tuple(
                 Commune(str(c["slug"]), str(c.get("name") or c["slug"]),
                         tuple(c.get("roles") or ()))
@@ -79,3 +101,79 @@ def _parse(data: Any) -> Account:
     except (KeyError, TypeError, AttributeError) as exc:
         raise GatewayError("Les services du portail ont renvoyé une réponse inattendue. "
                            "Réessayez dans quelques instants.", 502) from exc
+
+
+def current_commune() -> Commune | None:
+    """The commune the visitor looks at: the cookie's when it is one of theirs, else the first.
+
+    The cookie holds only a slug and is never trusted: a slug the gateway does not list for
+    this account is ignored.
+    """
+    account = current_account()
+    if account is None or not account.communes:
+        return None
+    return account.commune(request.cookies.get(COMMUNE_COOKIE)) or account.communes[0]
+
+
+def commune_modules(slug: str | None) -> tuple[str, ...]:
+    """The modules the commune subscribes to; all of them when nobody can tell.
+
+    Unknown is not a reason to hide a page: each module's own pages ask the service anyway.
+    """
+    if not slug:
+        return MODULES
+    settings = (commune_info(slug) or {}).get("settings")
+    modules = settings.get("modules") if isinstance(settings, dict) else None
+    if not isinstance(modules, list):
+        return MODULES
+    return tuple(m for m in MODULES if m in modules)
+
+
+def commune_info(slug: str) -> dict[str, Any] | None:
+    """``GET /api/accounts/communes/{c}`` (public), kept a minute: every page's menu needs it."""
+    cache: dict[str, tuple[float, dict[str, Any]]] = current_app.extensions.setdefault(
+        "portal_communes", {})
+    now = time.monotonic()
+    hit = cache.get(slug)
+    if hit and hit[0] > now:
+        return hit[1]
+    try:
+        response = gateway().get(f"/api/accounts/communes/{quote(slug, safe='')}")
+        data = json_body(response) if response.status_code == 200 else None
+    except GatewayError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    cache[slug] = (now + COMMUNE_CACHE_SECONDS, data)
+    return data
+
+
+def login_required(view: Callable) -> Callable:
+    """The page needs someone logged in; the login form brings them back afterwards."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any):
+        if current_account() is None:
+            raise LoginRequired()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def agent_commune() -> Commune:
+    """The current commune, when the visitor is one of its agents; otherwise a 403 page."""
+    if current_account() is None:
+        raise LoginRequired()
+    commune = current_commune()
+    if commune is None or not commune.is_agent:
+        abort(403)
+    return commune
+
+
+def agent_required(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any):
+        agent_commune()
+        return view(*args, **kwargs)
+
+    return wrapper

@@ -10,11 +10,15 @@ from flask_wtf import CSRFProtect
 from services.common.app import create_app as create_service_app
 from services.common.config import Settings, load_settings
 
-from .account import layout_account
-from .client import GatewayClient
+from .access import access
+from .account import MODULES, commune_modules, current_commune, layout_account
+from .agent import agent
+from .client import GatewayClient, forward_session_cookies
 from .devmail import devmail
 from .errors import install_error_pages
 from .filters import install_filters
+from .formtools import install_form_helpers
+from .profile import profile
 from .security import install_security_headers
 from .views import pages
 
@@ -24,7 +28,9 @@ DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings("portal", needs_database=False, needs_bus=False)
     # Outside dev the mailbox routes are simply not there, so they answer 404.
-    blueprints = [pages, devmail] if settings.dev else [pages]
+    blueprints = [pages, access, profile, agent]
+    if settings.dev:
+        blueprints.append(devmail)
     app = create_service_app("portal", settings, blueprints=blueprints)
     app.config.update(
         # The portal's own cookie only carries the CSRF token; the visitor's identity is the
@@ -39,13 +45,22 @@ def create_app(settings: Settings | None = None) -> Flask:
     CSRFProtect(app)
     install_security_headers(app)
     install_filters(app)
+    install_form_helpers(app)
     install_error_pages(app)  # after create_service_app, so these handlers replace its own
+    app.after_request(forward_session_cookies)
 
     @app.context_processor
     def _layout() -> dict[str, Any]:
+        layout: dict[str, Any] = {"account": None, "account_unknown": True, "commune": None,
+                                  "modules": MODULES, "dev": settings.dev}
         if g.get("plain_layout"):
-            return {"account": None, "account_unknown": True, "dev": settings.dev}
+            return layout
         account, unknown = layout_account()
-        return {"account": account, "account_unknown": unknown, "dev": settings.dev}
+        layout.update(account=account, account_unknown=unknown)
+        if account is not None:
+            commune = current_commune()
+            layout.update(commune=commune,
+                          modules=commune_modules(commune.slug) if commune else ())
+        return layout
 
     return app

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import http.cookiejar
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
-from flask import current_app, g, has_request_context, request
+from flask import Response, abort, current_app, g, has_request_context, request
 from requests.adapters import HTTPAdapter
 
 from services.common.logging import get_logger
@@ -90,6 +91,9 @@ class GatewayClient:
     def post(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("POST", path, **kwargs)
 
+    def patch(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("PATCH", path, **kwargs)
+
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """The only line that touches the network (tests replace the session's adapter)."""
         return self.session.request(method, url, **kwargs)
@@ -138,3 +142,91 @@ def session_set_cookies(response: requests.Response) -> list[str]:
 
 def gateway() -> GatewayClient:
     return current_app.extensions["portal_client"]
+
+
+class LoginRequired(Exception):
+    """Nobody is logged in, or the gateway no longer knows the session (401): go and log in."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A gateway answer a page can act on: a success, or a 4xx its form explains in French."""
+
+    status: int
+    body: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.body if isinstance(self.body, dict) else {}
+
+    @property
+    def detail(self) -> str | None:
+        detail = self.data.get("detail")
+        return detail if isinstance(detail, str) and detail.strip() else None
+
+    @property
+    def errors(self) -> dict[str, list[str]]:
+        """The problem's ``errors``, keyed by field (``guardians.0.email``), as lists of text."""
+        raw = self.data.get("errors")
+        out: dict[str, list[str]] = {}
+        if not isinstance(raw, dict):
+            return out
+        for key, value in raw.items():
+            if isinstance(value, str):
+                out[str(key)] = [value]
+            elif isinstance(value, list | tuple):
+                out[str(key)] = [str(m) for m in value if isinstance(m, str | int | float)]
+            elif value:
+                out[str(key)] = [str(value)]
+        return out
+
+    def items(self) -> list[dict[str, Any]]:
+        """A collection's ``items`` (only the objects among them)."""
+        items = self.data.get("items")
+        return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def call(method: str, path: str, *, json: Any = None,
+         params: Mapping[str, str] | None = None, accept: tuple[int, ...] = ()) -> Answer:
+    """One call of the public API for the current visitor, mapped for the pages.
+
+    401 raises LoginRequired (the pages redirect to the login form), 403 and 404 become the
+    French error pages; 5xx and an unreachable gateway raise GatewayError (a degraded notice).
+    Every other answer comes back as an Answer, successes and the 4xx a form explains, as do
+    403 and 404 when listed in ``accept`` (a form field naming an unknown commune, say).
+    A session cookie the gateway renews on the way is passed on to the browser.
+    """
+    response = gateway().request(method, path, json=json, params=params)
+    g.setdefault("_session_cookies", []).extend(session_set_cookies(response))
+    status = response.status_code
+    if status == 401:
+        raise LoginRequired()
+    if status in (403, 404) and status not in accept:
+        abort(status)
+    if 300 <= status < 400:
+        log.warning("gateway_redirect", method=method, path=path, status=status)
+        raise GatewayError("Les services du portail ont renvoyé une réponse inattendue. "
+                           "Réessayez dans quelques instants.", 502)
+    if not response.content:
+        return Answer(status)
+    if 200 <= status < 300:
+        return Answer(status, json_body(response))
+    try:  # a 4xx without a problem document is still explained, by its status alone
+        return Answer(status, response.json())
+    except ValueError:
+        return Answer(status)
+
+
+def forward_session_cookies(response: Response) -> Response:
+    """after_request: the session cookie lines the gateway sent during this request."""
+    lines = g.get("_session_cookies") or []
+    already = any(line.startswith(f"{SESSION_COOKIE}=")
+                  for line in response.headers.getlist("Set-Cookie"))
+    if not already:
+        for line in lines:
+            response.headers.add("Set-Cookie", line)
+    return response

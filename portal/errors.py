@@ -7,14 +7,17 @@ answer for clients that do not prefer HTML.
 
 from __future__ import annotations
 
-from flask import Flask, g, render_template, request
+from urllib.parse import urlsplit
+
+from flask import Flask, g, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from services.common.errors import DETAILS, TITLES, from_http_exception, problem
 from services.common.logging import get_logger
 
-from .client import GatewayError
+from .client import GatewayError, LoginRequired
+from .security import safe_target
 
 log = get_logger(__name__)
 
@@ -51,6 +54,12 @@ def install_error_pages(app: Flask) -> None:
             return problem(400, CSRF_DETAIL)
         return _page(400, CSRF_DETAIL)
 
+    @app.errorhandler(LoginRequired)
+    def _login(error: LoginRequired):
+        if not wants_html():
+            return problem(401)
+        return redirect(url_for("pages.login", suivant=_come_back_to()), 303)
+
     @app.errorhandler(GatewayError)
     def _gateway(error: GatewayError):
         if not wants_html():
@@ -66,3 +75,17 @@ def install_error_pages(app: Flask) -> None:
             return from_http_exception(InternalServerError())
         g.plain_layout = True  # whatever broke, the error page must not depend on it
         return _page(500, DETAILS[500])
+
+
+def _come_back_to() -> str | None:
+    """Where the login form sends the visitor back: this page, or for a form the page it
+    was sent from (a POST cannot be replayed after logging in)."""
+    if request.method == "GET":
+        target = request.full_path.rstrip("?")
+    else:
+        referrer = urlsplit(request.referrer or "")
+        same_site = referrer.netloc == request.host
+        target = (referrer.path + (f"?{referrer.query}" if referrer.query else "")
+                  if same_site else request.path)
+    target = safe_target(target)
+    return None if target in (None, "/") else target

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,34 @@ def date_fr(value: str | None) -> str:
     return when.strftime("%d/%m/%Y à %H h %M")
 
 
+def day_fr(value: str | None) -> str:
+    """``2018-03-14`` → ``14/03/2018``; a date and time gives its day in Paris."""
+    if not value:
+        return ""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if when.tzinfo is not None:
+            when = when.astimezone(PARIS)
+        day = when.date()
+    return day.strftime("%d/%m/%Y")
+
+
+def paragraphs(text: str | None) -> Markup:
+    """Plain text typed by an agent → escaped paragraphs, line breaks and links kept."""
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", (text or "").replace("\r\n", "\n"))]
+    out = []
+    for block in blocks:
+        if block:
+            lines = [linkify(line) for line in block.split("\n")]
+            out.append(Markup("<p>{}</p>").format(Markup("<br>\n").join(lines)))
+    return Markup("\n").join(out)
+
+
 def linkify(text: str | None) -> Markup:
     """Escape ``text`` and turn its http(s) addresses into links (for a plain-text e-mail)."""
     text = text or ""
@@ -48,3 +76,5 @@ def linkify(text: str | None) -> Markup:
 def install_filters(app: Flask) -> None:
     app.add_template_filter(date_fr, "date_fr")
     app.add_template_filter(linkify, "linkify")
+    app.add_template_filter(day_fr, "day_fr")
+    app.add_template_filter(paragraphs, "paragraphs")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, Response, g
 
 CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
@@ -26,3 +28,13 @@ def install_security_headers(app: Flask) -> None:
         if response.mimetype == "text/html" and "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "private, no-store"
         return response
+
+
+def safe_target(value: str | None) -> str | None:
+    """Only a path on this site: ``suivant=https://ailleurs`` must not become an open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or any(ord(ch) < 32 for ch in value):
+        return None
+    return value

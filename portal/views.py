@@ -1,10 +1,13 @@
-"""The portal's pages: home, login, logout (all data comes from the gateway)."""
+"""The portal's pages: home (the commune's news), login, logout, the commune switcher.
+
+All data comes from the gateway.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote
 
 from flask import (
     Blueprint,
@@ -19,15 +22,24 @@ from flask import (
 
 from services.common.logging import get_logger
 
-from .account import current_account
-from .client import SESSION_COOKIE, GatewayError, gateway, json_body, session_set_cookies
+from .account import COMMUNE_COOKIE, current_account, current_commune
+from .client import (
+    SESSION_COOKIE,
+    GatewayError,
+    call,
+    gateway,
+    json_body,
+    session_set_cookies,
+)
 from .forms import LoginForm
+from .security import safe_target
 
 log = get_logger(__name__)
 
 pages = Blueprint("pages", __name__)
 
 BAD_CREDENTIALS = "Adresse e-mail ou mot de passe incorrect."
+COMMUNE_COOKIE_SECONDS = 365 * 24 * 3600
 
 
 @pages.get("/")
@@ -36,13 +48,41 @@ def home():
         account = current_account()
     except GatewayError as exc:
         return render_template("home.html", account=None, notice=exc.message), exc.status
-    return render_template("home.html", account=account)
+    commune = current_commune() if account else None
+    news: list | None = []
+    if commune is not None:
+        try:
+            answer = call("GET", f"/api/accounts/communes/{quote(commune.slug, safe='')}/news",
+                          accept=(403, 404))
+        except GatewayError as exc:
+            return render_template("home.html", news=None, notice=exc.message), exc.status
+        news = answer.items() if answer.ok else None
+    return render_template("home.html", news=news)
+
+
+@pages.get("/actualites")
+def news():
+    return redirect(url_for("pages.home"), 301)
+
+
+@pages.post("/commune")
+def switch_commune():
+    """The commune switcher: remembers a slug the gateway lists for this account, only."""
+    target = safe_target(request.form.get("suivant")) or url_for("pages.home")
+    response = redirect(target, 303)
+    account = current_account()
+    chosen = account.commune(request.form.get("commune")) if account else None
+    if chosen is not None:
+        dev = current_app.extensions["portail"].settings.dev
+        response.set_cookie(COMMUNE_COOKIE, chosen.slug, max_age=COMMUNE_COOKIE_SECONDS,
+                            path="/", secure=not dev, httponly=True, samesite="Lax")
+    return response
 
 
 @pages.route("/connexion", methods=["GET", "POST"])
 def login():
     form = LoginForm()
-    target = _safe_target(request.args.get("suivant"))
+    target = safe_target(request.args.get("suivant"))
     if not form.validate_on_submit():
         return _login_page(form, target), 422 if form.is_submitted() else 200
     email = (form.email.data or "").strip()
@@ -102,14 +142,24 @@ def _login_page(form: LoginForm, target: str | None, *, error: str | None = None
     return render_template("login.html", form=form, target=target, error=error, notice=notice)
 
 
-def _safe_target(value: str | None) -> str | None:
-    """Only a path on this site: ``suivant=https://ailleurs`` must not become an open redirect."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+def open_session(email: str, password: str, target: str) -> Response | None:
+    """Log in through the gateway and send the browser on with its new session cookie.
+
+    None when that did not work (the caller then says how to log in by hand).
+    """
+    try:
+        answer = gateway().post("/auth/login", json={"email": email, "password": password})
+    except GatewayError:
         return None
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or any(ord(ch) < 32 for ch in value):
+    cookies = session_set_cookies(answer) if answer.status_code == 200 else []
+    if not cookies:
+        log.info("session_not_opened", status=answer.status_code)
         return None
-    return value
+    session.clear()  # a fresh CSRF session for the new identity
+    response = redirect(target, 303)
+    for line in cookies:
+        response.headers.add("Set-Cookie", line)
+    return response
 
 
 def _retry_after(value: str | None) -> int:

@@ -114,7 +114,8 @@ class FakeUpstream:
         ))
         handler = {"_slow": self._slow, "_download": self._download,
                    "_download_chunked": self._download_chunked, "_hop": self._hop,
-                   "_rid": self._request_id, "_held": self._held}.get(ending)
+                   "_rid": self._request_id, "_held": self._held,
+                   "_two_cookies": self._two_cookies}.get(ending)
         response = handler() if handler else jsonify(upstream=self.name, path=request.path)
         response.headers["Server"] = UPSTREAM_SERVER
         response.headers["Date"] = UPSTREAM_DATE
@@ -156,6 +157,12 @@ class FakeUpstream:
         response.headers["Trailer"] = "X-Checksum"
         response.headers["Upgrade"] = "h2c"
         response.headers["X-End-To-End"] = "kept"
+        return response
+
+    def _two_cookies(self):
+        response = jsonify(upstream=self.name)
+        response.set_cookie("portail_session", "abc", httponly=True, samesite="Lax")
+        response.delete_cookie("portail_csrf")
         return response
 
     def _request_id(self):

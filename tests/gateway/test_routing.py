@@ -285,3 +285,14 @@ def test_the_gateways_own_operations_are_not_proxied(gateway, upstreams):
     assert requests.get(gateway.url + "/readyz").status_code == 200
     assert "portail_http_requests_total" in requests.get(gateway.url + "/metrics").text
     assert others_called(upstreams) == []
+
+
+def test_several_cookies_set_by_an_upstream_stay_separate(gateway, upstreams):
+    """The portal sets its session cookie and clears its CSRF cookie in one answer."""
+    import requests as http
+
+    answer = http.get(f"{gateway.url}/_two_cookies", timeout=5)
+    assert answer.status_code == 200
+    cookies = answer.raw.headers.getlist("Set-Cookie")
+    assert len(cookies) == 2, cookies
+    assert {c.split("=", 1)[0] for c in cookies} == {"portail_session", "portail_csrf"}

@@ -1,110 +1,15 @@
-"""The portal's pages against a fake gateway (no network).
-
-The fake is a requests transport adapter mounted on the portal's own pooled session, so the
-real client code (headers, timeouts, cookie handling) runs up to the socket.
-"""
+"""The portal's base pages against a fake gateway: home, login, logout, errors, dev mailbox."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
-from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3 import HTTPResponse
-from urllib3._collections import HTTPHeaderDict
 
-from portal.app import create_app
-from services.common.config import Settings
-
-GATEWAY = "http://gw.test"
-ME = {
-    "account_id": "a1",
-    "email": "parent@famille.test",
-    "family_id": "f1",
-    "communes": [
-        {"slug": "jolieville", "name": "JolieVille Test", "roles": ["parent"]},
-        {"slug": "dammartin", "name": "Dammartin-sur-Tigeaux", "roles": ["parent"]},
-    ],
-}
-SESSION_LINE = "portail_session=s3cr3t; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600"
-
-Reply = tuple[int, Any, dict[str, str] | list[tuple[str, str]]]
-
-
-class FakeGateway(HTTPAdapter):
-    """Answers ``(method, path)`` from ``routes``; records every request it saw."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.routes: dict[tuple[str, str], Callable[[requests.PreparedRequest], Reply]] = {}
-        self.seen: list[requests.PreparedRequest] = []
-        self.failure: Exception | None = None
-
-    def on(self, method: str, path: str, status: int = 200, body: Any = None,
-           headers: dict[str, str] | list[tuple[str, str]] | None = None) -> None:
-        self.routes[(method, path)] = lambda _req: (status, body, headers or {})
-
-    def send(self, request, **kwargs):
-        self.seen.append(request)
-        if self.failure is not None:
-            raise self.failure
-        path = urlsplit(request.url).path
-        handler = self.routes.get((request.method, path))
-        status, body, headers = handler(request) if handler else (404, {"status": 404}, {})
-        raw_headers = HTTPHeaderDict()
-        for name, value in (headers.items() if isinstance(headers, dict) else headers):
-            raw_headers.add(name, value)
-        data = b""
-        if body is not None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            raw_headers.setdefault("Content-Type", "application/json")
-        raw = HTTPResponse(body=io.BytesIO(data), headers=raw_headers, status=status,
-                           preload_content=False, decode_content=False)
-        return self.build_response(request, raw)
-
-    def last(self, path: str) -> requests.PreparedRequest:
-        return [r for r in self.seen if urlsplit(r.url).path == path][-1]
-
-
-def make_settings(env: str = "dev") -> Settings:
-    return Settings(service="portal", env=env, secret_key="x" * 32,
-                    extra={"GATEWAY_URL": GATEWAY})
-
-
-@pytest.fixture
-def fake() -> FakeGateway:
-    return FakeGateway()
-
-
-def build(fake: FakeGateway, env: str = "dev"):
-    app = create_app(make_settings(env))
-    app.config["TESTING"] = True
-    app.extensions["portal_client"].session.mount(GATEWAY, fake)
-    return app
-
-
-@pytest.fixture
-def client(fake):
-    return build(fake).test_client()
-
-
-def csrf_token(client, path: str = "/connexion") -> str:
-    page = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
-        r'name="csrf_token" value="([^"]+)"', page)
-    assert match, page
-    return match.group(1)
-
-
-def login(client, email="parent@famille.test", password="portail-demo", **kwargs):
-    data = {"email": email, "password": password, "csrf_token": csrf_token(client)}
-    return client.post("/connexion", data=data, **kwargs)
+from .support import ME, SESSION_LINE, build, csrf_token, login
 
 
 def test_home_anonymous_explains_and_links_to_login(client, fake):
