@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -15,6 +16,14 @@ HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "transfer-encoding", "upgrade", "proxy-connection",
 })
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    def set_ok(self, cookie, request) -> bool:
+        return False
+
+    def return_ok(self, cookie, request) -> bool:
+        return False
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,9 @@ class Upstreams:
         self.http.mount("https://", adapter)
         # The gateway sets every header itself; proxies from the environment must not apply.
         self.http.trust_env = False
+        # One session serves every visitor: a cookie an upstream sets for one (the portal's
+        # login answer) must never be remembered and sent on with another visitor's calls.
+        self.http.cookies.set_policy(_NoCookies())
 
     def url(self, name: str, path: str) -> str:
         return f"{self.urls[name]}{path}"

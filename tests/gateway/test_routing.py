@@ -296,3 +296,15 @@ def test_several_cookies_set_by_an_upstream_stay_separate(gateway, upstreams):
     cookies = answer.raw.headers.getlist("Set-Cookie")
     assert len(cookies) == 2, cookies
     assert {c.split("=", 1)[0] for c in cookies} == {"portail_session", "portail_csrf"}
+
+
+def test_a_cookie_set_for_one_visitor_never_reaches_another(gateway, upstreams):
+    """The gateway's pooled connection to the portal must not keep a cookie jar: the portal's
+    login answer sets the visitor's session cookie, and a jar would replay it on the next
+    visitor's calls (who would then be seen as logged in as the first)."""
+    import requests as http
+
+    first = http.get(f"{gateway.url}/_two_cookies", timeout=5)
+    assert len(first.raw.headers.getlist("Set-Cookie")) == 2
+    http.get(f"{gateway.url}/someone-else", timeout=5)  # a new visitor, no cookie
+    assert upstreams["portal"].last.header("Cookie") is None
