@@ -23,6 +23,7 @@ from . import environment, operations, registry
 DEMO_LOGINS = [
     ("administrateur de la plateforme", "admin@portail.test"),
     ("agent de JolieVille", "agent@jolieville.test"),
+    ("agent de Dammartin-sur-Tigeaux", "agent@dammartin.test"),
     ("parent (famille CASSEREAU)", "parent@famille.test"),
 ]
 

@@ -52,6 +52,9 @@ def seed(db: Database) -> list[str]:
         people = [
             ("admin@portail.test", True, None, None),
             ("agent@jolieville.test", False, "jolieville", ["agent", "agent-admin"]),
+            # Not in DESIGN section 7: a second commune's agent, so that joining a second
+            # commune with its family code can be shown end to end.
+            ("agent@dammartin.test", False, "dammartin", ["agent"]),
             ("parent@famille.test", False, None, None),
         ]
         for email, admin, agent_of, roles in people:
