@@ -44,8 +44,22 @@ def browser():
         browser.close()
 
 
-@pytest.fixture(scope="module")
-def suite(tmp_path_factory):
+@pytest.fixture(scope="module", params=["embedded", "distributed"])
+def suite(request, tmp_path_factory):
+    """The journey runs on both topologies: ``portail dev`` in one process, and every process
+    separate against PostgreSQL, RabbitMQ and an SMTP server (as ``portail up``)."""
+    if request.param == "distributed":
+        from tests.e2e.topology import DistributedTopology
+
+        topology = DistributedTopology(request.getfixturevalue("pg_server"),
+                                       request.getfixturevalue("amqp_url"),
+                                       tmp_path_factory.mktemp("browser-distributed"),
+                                       mode="dev")
+        topology.start(web=("gateway", "portal", "accounts", "notifications"),
+                       workers=("accounts", "notifications"), smtp=True)
+        yield topology
+        topology.stop()
+        return
     saved = dict(os.environ)
     suite = EmbeddedSuite("127.0.0.1", 0, tmp_path_factory.mktemp("browser"))
     suite.start(fresh=True)
