@@ -67,6 +67,7 @@ def create_app(
     title: str | None = None,
     description: str = "",
     ready_checks: Iterable[Callable[[], None]] = (),
+    service_tokens=None,
     static_folder: str | None = "static",
 ) -> Flask:
     """An app with the operational endpoints, error handling, ids in logs, and its API.
@@ -92,6 +93,8 @@ def create_app(
     app.json.sort_keys = False
     context = ServiceContext(name, settings, db, keyset, list(ready_checks))
     app.extensions["portail"] = context
+    if service_tokens is not None:
+        app.extensions["portail_service_tokens"] = service_tokens
 
     api_blueprints = list(api_blueprints)
     if api_blueprints:

@@ -14,6 +14,7 @@ from .auth import KeySet, RemoteKeySet, ensure_dev_keys
 from .bus import EventConsumer, Handler, Publisher, Topology, connect, retry_delays_from_env
 from .config import ConfigError, Settings, load_settings
 from .db import Database
+from .internal import ServiceClient, ServiceTokens, service_key
 from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
 
@@ -47,6 +48,13 @@ class Runtime:
     keyset: KeySet
     topology: Topology
     handlers: dict[str, Handler] = field(default_factory=dict)
+    service_tokens: ServiceTokens | None = None
+
+    def client(self) -> ServiceClient:
+        """For the synchronous calls this service makes to another (DESIGN section 1)."""
+        if self.service_tokens is None:
+            raise ConfigError(["SERVICE_TOKEN_KEY manque pour les appels entre services"])
+        return ServiceClient(self.name, self.service_tokens)
 
     @classmethod
     def build(cls, name: str, handlers: dict[str, Handler] | None = None,
@@ -61,6 +69,7 @@ class Runtime:
             keyset=load_keyset(settings),
             topology=topology_for(settings),
             handlers=dict(handlers or {}),
+            service_tokens=ServiceTokens(service_key(settings)),
         )
 
     def broker_check(self) -> None:

@@ -53,6 +53,7 @@ class DistributedTopology:
             "BUS_RETRY_DELAYS": "0.5,1",
             "JWT_PRIVATE_KEY": pem,
             "JWT_PUBLIC_KEYS": jwks_of(pem),
+            "SERVICE_TOKEN_KEY": generate_private_key_pem(),
             "SMTP_URL": f"smtp://127.0.0.1:{self.ports['smtp']}",
             "WEB_CONCURRENCY": "1",
             "LOG_LEVEL": "WARNING",
