@@ -109,6 +109,13 @@ def payment_callback(provider: str):
     return _forward("billing", drop=_DROP_TO_SERVICES, token=None)
 
 
+@bp.route("/payments/simulator/<path:rest>", methods=["GET", "POST"])
+def payment_simulator(rest: str):
+    # The built-in payment simulator's pages (billing), standing in for a provider's site;
+    # like a provider, it knows the payment by its id in the URL, not by the parent's session.
+    return _forward("billing", drop=_DROP_TO_SERVICES, token=None)
+
+
 @bp.route("/", defaults={"rest": ""}, methods=["GET", "POST"])
 @bp.route("/<path:rest>", methods=["GET", "POST"])
 def portal(rest: str):

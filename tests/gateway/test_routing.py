@@ -308,3 +308,16 @@ def test_a_cookie_set_for_one_visitor_never_reaches_another(gateway, upstreams):
     assert len(first.raw.headers.getlist("Set-Cookie")) == 2
     http.get(f"{gateway.url}/someone-else", timeout=5)  # a new visitor, no cookie
     assert upstreams["portal"].last.header("Cookie") is None
+
+
+@pytest.mark.parametrize("path", ["/payments/callback/payfip", "/payments/simulator/abc"])
+def test_payment_pages_and_callbacks_go_to_billing_without_credentials(gateway, upstreams,
+                                                                      path):
+    import requests as http
+
+    token = gateway.login(Principal(account_id="a1", family_id="f1"))
+    answer = http.post(f"{gateway.url}{path}", data=b"x=1",
+                       headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    assert answer.status_code == 200
+    assert upstreams["billing"].last.path == path
+    assert upstreams["billing"].last.header("Authorization") is None
