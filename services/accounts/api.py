@@ -24,6 +24,7 @@ from .operations import RENEW_ACCEPTED, RESET_ACCEPTED, Operations
 from .schemas import (
     AccountStateSchema,
     ActivationInfoSchema,
+    AgentFamilyPatchSchema,
     AgentFamilySchema,
     CommuneCreateSchema,
     CommunePatchSchema,
@@ -144,6 +145,15 @@ def get_family(slug: str, family_id: str):
     """Un foyer de la commune (agent)."""
     agent_of(slug, hide_from_members=True)
     return ops().family_for_agent(slug, family_id)
+
+
+@communes.route("/<slug>/families/<family_id>", methods=["PATCH"])
+@communes.arguments(AgentFamilyPatchSchema)
+@communes.response(200, AgentFamilySchema)
+def update_family(patch, slug: str, family_id: str):
+    """Appliquer un changement justifié (agent) : adresse, nom, enfants, allergies / PAI."""
+    agent_of(slug, hide_from_members=True)
+    return ops().update_family_as_agent(slug, family_id, patch)
 
 
 @communes.route("/<slug>/families/<family_id>/invitation", methods=["POST"])

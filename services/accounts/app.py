@@ -25,6 +25,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         blueprints=[internal],
         db=runtime.db,
         keyset=runtime.keyset,
+        service_tokens=runtime.service_tokens,
         description="Identité, communes, foyers, agents, adhésions et actualités.",
         ready_checks=[runtime.broker_check],
     )

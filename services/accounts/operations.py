@@ -354,6 +354,43 @@ class Operations:
             return agent_family_view(family, membership,
                                      self._account_of_family(session, family_id))
 
+    def update_family_as_agent(self, slug: str, family_id: str,
+                               patch: dict[str, Any]) -> dict[str, Any]:
+        """An agent applies a change that needed a proof (address, allergy, child details)."""
+        with self.db.transaction() as session:
+            commune = self._commune(session, slug)
+            membership = self._membership_in(session, commune, family_id)
+            family = self._family(session, family_id, lock=True)
+            if "version" in patch and patch["version"] != family.version:
+                raise Problem(409, "Ce foyer a été modifié entre-temps : rechargez la page puis "
+                                   "recommencez.")
+            children = {child.id: child for child in family.children}
+            unknown = [c["id"] for c in patch.get("children", []) if c.get("id")
+                       and c["id"] not in children]
+            if unknown:
+                raise _invalid({"children": ["Cet enfant n'appartient pas à ce foyer."]})
+            if "family_name" in patch:
+                family.family_name = patch["family_name"]
+            if "address" in patch:
+                family.address = domain.normalise_address(patch["address"])
+            for position, item in enumerate(patch.get("children", [])):
+                fields_ = {k: v for k, v in item.items() if k != "id"}
+                if item.get("id"):
+                    for field, value in fields_.items():
+                        setattr(children[item["id"]], field, value)
+                    continue
+                missing = [f for f in ("first_name", "last_name", "birth_date")
+                           if not fields_.get(f)]
+                if missing:
+                    raise _invalid({f"children.{position}.{f}": ["Ce champ est obligatoire."]
+                                    for f in missing})
+                family.children.append(Child(position=len(family.children), **fields_))
+            self._bump(family)
+            session.flush()
+            outbox.add(session, events.family_updated(family))
+            return agent_family_view(family, membership,
+                                     self._account_of_family(session, family_id))
+
     def reinvite(self, slug: str, family_id: str) -> dict[str, Any]:
         with self.db.transaction() as session:
             commune = self._commune(session, slug)

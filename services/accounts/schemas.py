@@ -156,6 +156,29 @@ class FamilyPatchSchema(Schema):
     version = fields.Integer(strict=True)
 
 
+class ChildAgentPatchSchema(Schema):
+    """A child as an agent corrects it; without ``id``, a child added to the household."""
+
+    id = fields.String(load_default=None)
+    first_name = name_field()
+    last_name = name_field()
+    birth_date = fields.Date()
+    school = optional_text(200, default=False)
+    class_name = optional_text(60, default=False)
+    allergies = fields.Boolean()
+    allergy_notes = optional_text(2000, default=False)
+
+
+class AgentFamilyPatchSchema(Schema):
+    """What an agent applies, e.g. after accepting a request with its proof: the address, the
+    family name, children's details and allergies (PAI)."""
+
+    family_name = name_field(200)
+    address = fields.Nested(AddressSchema, allow_none=True)
+    children = fields.List(fields.Nested(ChildAgentPatchSchema))
+    version = fields.Integer(strict=True)
+
+
 class FamilyQuerySchema(Schema):
     q = fields.String(load_default="", validate=validate.Length(max=100))
     cursor = fields.String(load_default=None)
