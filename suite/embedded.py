@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ class EmbeddedSuite:
         os.environ["GATEWAY_URL"] = self.url
         operations.migrate()
         operations.declare_bus()
+        # Before anything answers, so that nobody meets a half-seeded portal; the events the
+        # seed wrote wait in the outboxes until the relays start below.
+        created = operations.seed() if seed else []
         for name in registry.SERVICES:
             module = registry.app_module(name)
             runtime = module.build_runtime()
@@ -74,7 +78,7 @@ class EmbeddedSuite:
         self._serve("gateway", registry.app_module("gateway").create_app())
         for runtime in self.runtimes.values():
             self.threads.extend(runtime.start_worker_threads(self.stop))
-        return operations.seed() if seed else []
+        return created
 
     def shutdown(self) -> None:
         self.stop.set()
@@ -105,10 +109,17 @@ def run(host: str, port: int, data_dir: Path, fresh: bool) -> None:
         print(f"  - {email:<24} {role}")
     print(f"Courriels envoyés : {suite.url}/dev/mail")
     print("Ctrl-C pour arrêter.\n", flush=True)
-    try:
-        while not suite.stop.wait(1):
-            pass
-    except KeyboardInterrupt:
+
+    def _stop(signum, _frame):
         print("\nArrêt en cours…", flush=True)
+        suite.stop.set()
+
+    # Explicit handlers: a shell starting `portail dev &` without job control ignores SIGINT,
+    # and a process manager stops it with SIGTERM; both must stop it cleanly.
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        suite.stop.wait()
     finally:
         suite.shutdown()
+    print("Portail Famille arrêté.", flush=True)

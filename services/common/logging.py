@@ -53,6 +53,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     # The bus and HTTP clients are chatty at INFO about reconnections we already log ourselves.
     for noisy in ("amqp", "kombu", "urllib3", "werkzeug"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # kombu warns at every in-memory connection that it has no host name: that is the point.
+    logging.getLogger("kombu.connection").setLevel(logging.ERROR)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
