@@ -50,6 +50,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         api_blueprints=API_BLUEPRINTS,
         db=runtime.db,
         keyset=runtime.keyset,
+        service_tokens=runtime.service_tokens,
         description="Courriels envoyés aux familles à partir des événements ; historique.",
         ready_checks=[runtime.broker_check],
     )
