@@ -19,8 +19,10 @@ SENSITIVE = {
     ("POST", "/api/accounts/activation/renew"): "token",
     ("POST", "/api/accounts/password-reset"): "email",
     ("POST", "/api/accounts/password-reset/confirm"): "token",
-    # Guessing another household's family code, one session at a time.
+    # Guessing another household's family code, or an invoice's reference and amount, one
+    # session at a time.
     ("POST", "/api/accounts/me/communes"): None,
+    ("POST", "/api/billing/invoices/claim"): None,
 }
 
 
