@@ -55,7 +55,7 @@ class BillingRuntime(Runtime):
 
 
 def build_runtime(**kwargs) -> BillingRuntime:
-    return BillingRuntime.build(NAME, HANDLERS, **kwargs)
+    return BillingRuntime.build(NAME, HANDLERS, internal_calls=True, **kwargs)
 
 
 def create_app(runtime: Runtime | None = None) -> Flask:

@@ -59,7 +59,10 @@ class Runtime:
     @classmethod
     def build(cls, name: str, handlers: dict[str, Handler] | None = None,
               environ: Mapping[str, str] | None = None,
-              settings: Settings | None = None) -> Runtime:
+              settings: Settings | None = None, *, internal_calls: bool = False) -> Runtime:
+        """``internal_calls``: this service makes or answers calls to or from another service
+        (billing, reservations), so ``SERVICE_TOKEN_KEY`` is required at start in production;
+        the others get the tokens only when the key is there."""
         settings = settings or load_settings(name, environ)
         configure_logging(settings.log_level, settings.log_format)
         return cls(
@@ -69,7 +72,7 @@ class Runtime:
             keyset=load_keyset(settings),
             topology=topology_for(settings),
             handlers=dict(handlers or {}),
-            service_tokens=ServiceTokens(service_key(settings)),
+            service_tokens=_service_tokens(settings, required=internal_calls),
         )
 
     def broker_check(self) -> None:
@@ -113,6 +116,12 @@ class Runtime:
         for thread in threads:
             thread.start()
         return threads
+
+
+def _service_tokens(settings: Settings, *, required: bool) -> ServiceTokens | None:
+    if required or settings.dev or settings.extra.get("SERVICE_TOKEN_KEY"):
+        return ServiceTokens(service_key(settings))
+    return None
 
 
 def worker_heartbeat_file(name: str) -> Path:
