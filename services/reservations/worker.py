@@ -1,4 +1,5 @@
-"""The reservations worker: publishes its outbox and handles its events."""
+"""The reservations worker: publishes its outbox, handles its events, and sweeps expired
+payment holds and unanswered waiting-list offers (``ReservationsRuntime``)."""
 
 from services.common.runtime import run_worker
 
