@@ -61,3 +61,15 @@ def test_every_published_event_has_a_schema():
         for event_type in getattr(_events(service), "PUBLISHES", ()):
             assert event_type.startswith(f"{service}."), event_type
             assert 1 in catalogue.SCHEMAS[event_type], event_type
+
+
+def test_demo_tariffs_price_the_demo_activities():
+    """Billing prices what reservations books: the demo tariffs' activity ids are the demo
+    activities' ids (both derive them from the commune and the activity code)."""
+    import importlib
+
+    billing_seed = importlib.import_module("services.billing.seed")
+    reservations_seed = importlib.import_module("services.reservations.seed")
+    booked = {spec["key"] for specs in reservations_seed.ACTIVITIES.values() for spec in specs}
+    priced = {row[0] for row in billing_seed.TARIFFS}
+    assert booked <= priced, f"activités sans tarif : {sorted(booked - priced)}"

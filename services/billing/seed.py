@@ -43,9 +43,9 @@ TARIFFS = [
     # code, label, unit price, brackets by quotient, reduced from child / rate, surcharge
     ("REPAS", "Restauration scolaire", None,
      [(600, "2.10"), (1000, "3.20"), (None, "4.10")], 3, D("20"), D("1.00")),
-    ("ACCUEIL_MATIN", "Accueil périscolaire matin", D("2.50"), [], None, D("0"), D("1.00")),
-    ("ACCUEIL_SOIR", "Accueil périscolaire soir", D("3.20"), [], None, D("0"), D("1.00")),
-    ("CENTRE_MERCREDI", "Centre de loisirs mercredi", D("14.00"), [], None, D("0"), D("0.00")),
+    ("MATIN", "Accueil périscolaire matin", D("2.50"), [], None, D("0"), D("1.00")),
+    ("SOIR", "Accueil périscolaire soir", D("3.20"), [], None, D("0"), D("1.00")),
+    ("MERCREDI", "Centre de loisirs mercredi", D("14.00"), [], None, D("0"), D("0.00")),
     ("ETUDE", "Étude surveillée", D("2.00"), [], None, D("0"), D("0.00")),
 ]
 FAMILY = "CASSEREAU"

@@ -41,8 +41,9 @@ def test_seed_is_idempotent_and_shows_an_open_and_a_paid_invoice(tmp_path):
         tariffs = billing.get(f"{base}/tariffs", agent).get_json()["items"]
         codes = {t["activity_code"]: t for t in tariffs}
         assert codes["REPAS"]["brackets"][-1] == {"max_quotient": None, "price": "4.10"}
-        assert codes["ACCUEIL_MATIN"]["unit_price"] == "2.50"
-        assert codes["CENTRE_MERCREDI"]["activity_id"] == demo_id(
-            "activity", "jolieville:CENTRE_MERCREDI")
+        assert codes["MATIN"]["unit_price"] == "2.50"
+        # The same ids as the activities reservations seeds (one key per commune and code).
+        assert codes["MERCREDI"]["activity_id"] == demo_id(
+            "activity", "jolieville:MERCREDI")
     finally:
         billing.db.dispose()
