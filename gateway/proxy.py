@@ -109,10 +109,11 @@ def payment_callback(provider: str):
     return _forward("billing", drop=_DROP_TO_SERVICES, token=None)
 
 
+@bp.route("/payments/redirect/<path:rest>", methods=["GET"])
 @bp.route("/payments/simulator/<path:rest>", methods=["GET", "POST"])
 def payment_simulator(rest: str):
-    # The built-in payment simulator's pages (billing), standing in for a provider's site;
-    # like a provider, it knows the payment by its id in the URL, not by the parent's session.
+    # The built-in payment simulator's pages, and the page posting a provider's signed form
+    # (billing); like a provider, they know the payment by its id, not by the parent's session.
     return _forward("billing", drop=_DROP_TO_SERVICES, token=None)
 
 

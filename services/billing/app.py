@@ -16,6 +16,7 @@ from . import NAME
 from .api import API_BLUEPRINTS, BLUEPRINTS
 from .events import HANDLERS
 from .operations import Billing, expire_payments
+from .providers.pages import pages as provider_pages
 
 log = get_logger(__name__)
 
@@ -64,7 +65,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         NAME,
         runtime.settings,
         api_blueprints=API_BLUEPRINTS,
-        blueprints=BLUEPRINTS,
+        blueprints=[*BLUEPRINTS, provider_pages],
         db=runtime.db,
         keyset=runtime.keyset,
         service_tokens=runtime.service_tokens,

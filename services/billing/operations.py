@@ -64,7 +64,16 @@ from .models import (
     Tariff,
     new_id,
 )
-from .providers import InvalidNotification, Provider, SimulatorProvider, providers_from_settings
+from .providers import (
+    InvalidNotification,
+    Notification,
+    PaymentOrder,
+    PaymentProviders,
+    Provider,
+    ProviderError,
+    SimulatorProvider,
+    load_providers,
+)
 
 log = get_logger(__name__)
 
@@ -298,6 +307,54 @@ def locked_payment(session: Session, payment_id: str) -> Payment | None:
                            .execution_options(populate_existing=True)).scalar_one_or_none()
 
 
+def config_ref_of(session: Session, commune_id: str) -> str | None:
+    """The commune's ``payment_config_ref`` (tenancy read model): which provider account its
+    payments use; the credentials themselves come from the environment."""
+    commune = commune_by_id(session, commune_id)
+    return ((commune or {}).get("settings") or {}).get("payment_config_ref")
+
+
+def order_of(session: Session, payment: Payment, *, description: str = "",
+             email: str | None = None) -> PaymentOrder:
+    """The payment as its provider sees it."""
+    return PaymentOrder(payment_id=payment.id, amount=payment.amount, description=description,
+                        config_ref=config_ref_of(session, payment.commune_id), email=email,
+                        return_url=payment.return_url, reference=payment.provider_reference,
+                        created_at=payment.created_at)
+
+
+def answer_problem(payment: Payment, provider: Provider, order: PaymentOrder,
+                   answer: Notification) -> str | None:
+    """Why a verified answer of ``provider`` cannot move ``payment`` (another payment, another
+    amount, another account or operation than ours); None when it may."""
+    if answer.payment_id != payment.id:
+        return "unknown_payment"
+    if answer.amount is None:
+        if answer.status == "paid":
+            return "rejected_amount"
+    elif money(answer.amount) != payment.amount:
+        return "rejected_amount"
+    return provider.check(order, answer)
+
+
+def _audit_answer(session: Session, payment: Payment, answer: Notification,
+                  outcome: str) -> None:
+    """A provider's answer to reconciliation, kept beside the callbacks (audit)."""
+    session.add(PaymentCallback(
+        provider=payment.provider, payment_id=payment.id, verified=outcome.endswith("applied"),
+        outcome=outcome[:40], headers={}, remote_addr=None,
+        body=json.dumps({"status": answer.status, "amount": answer.amount,
+                         "reference": answer.provider_reference, "raw": answer.raw},
+                        default=str)[:20000]))
+
+
+def provider_problem(error: ProviderError) -> Problem:
+    if error.status == 422:
+        return Problem(422, str(error))
+    return Problem(503, "Le service de paiement en ligne ne répond pas. Réessayez dans quelques "
+                        "minutes, ou payez auprès de la mairie.")
+
+
 def mark_paid(session: Session, payment: Payment, provider_reference: str) -> None:
     """The money arrived: settle the invoices, keep any excess as credit, publish."""
     payment.status = "paid"
@@ -374,28 +431,46 @@ def apply_outcome(session: Session, payment: Payment, reported: str,
 def expire_payments(db: Database, older_than: timedelta, *, limit: int = 100,
                     providers: dict[str, Provider] | None = None) -> int:
     """Payments left created/waiting too long: asked once more of their provider
-    (reconciliation), then expired with ``billing.payment.failed``."""
+    (reconciliation), then expired with ``billing.payment.failed``; returns how many changed.
+
+    One the provider says it is still working on (PayFiP's "no result yet") stays pending and
+    goes to the back of the queue (its ``updated_at``): asked again at the next pass, it never
+    holds back the others nor keeps the worker's loop spinning."""
     cutoff = now() - older_than
+    changed = 0
     with db.transaction() as session:
         query = (select(Payment).where(Payment.status.in_(domain.PENDING),
                                        Payment.created_at < cutoff)
-                 .order_by(Payment.created_at).limit(limit))
+                 .order_by(Payment.updated_at, Payment.created_at).limit(limit))
         if not db.is_sqlite:
             query = query.with_for_update(skip_locked=True)
         payments = list(session.scalars(query))
         for payment in payments:
-            answer = None
+            answer, problem = None, None
             provider = (providers or {}).get(payment.provider)
             if provider is not None:
+                order = order_of(session, payment)
                 try:
-                    answer = provider.poll(payment.id)
+                    answer = provider.poll(order)
                 except Exception as exc:  # the provider is down: expire as planned
                     log.warning("payment_poll_failed", payment_id=payment.id, error=str(exc))
-            if answer is not None and answer.amount == payment.amount:
-                apply_outcome(session, payment, answer.status, answer.provider_reference)
-            else:
-                mark_failed(session, payment, "expired")
-        return len(payments)
+                if answer is not None:
+                    problem = answer_problem(payment, provider, order, answer)
+            if answer is not None and problem is None:
+                if apply_outcome(session, payment, answer.status, answer.provider_reference):
+                    _audit_answer(session, payment, answer, "reconciliation_applied")
+                if payment.status in domain.PENDING:
+                    payment.updated_at = now()  # still at the provider: asked again later
+                else:
+                    changed += 1
+                continue
+            if answer is not None:
+                log.warning("security_event", kind="payment_poll_rejected",
+                            provider=payment.provider, reason=problem, payment_id=payment.id)
+                _audit_answer(session, payment, answer, f"reconciliation_{problem}")
+            mark_failed(session, payment, "expired")
+            changed += 1
+        return changed
 
 
 # --- views -------------------------------------------------------------------------------------
@@ -517,13 +592,21 @@ def decode_cursor(cursor: str) -> list[str]:
 class Billing:
     db: Database
     settings: Settings
-    provider_name: str
-    providers: dict[str, Provider]
+    registry: PaymentProviders
 
     @classmethod
     def of(cls, db: Database, settings: Settings) -> Billing:
-        chosen, providers = providers_from_settings(settings)
-        return cls(db, settings, chosen, providers)
+        return cls(db, settings, load_providers(settings))
+
+    @property
+    def provider_name(self) -> str | None:
+        """The provider of communes without a payment configuration of their own."""
+        return self.registry.default
+
+    @property
+    def providers(self) -> dict[str, Provider]:
+        """Every provider payments may use or that may call back, by name."""
+        return self.registry.by_name
 
     @property
     def public_url(self) -> str:
@@ -1128,6 +1211,36 @@ class Billing:
             return pdf.render(doc), f"attestation-{year}-{slug}.pdf"
 
     # payments ------------------------------------------------------------------------------------
+    def _provider_for(self, commune: dict[str, Any] | None) -> tuple[str, Provider]:
+        """The provider of the commune's payments: its own configuration
+        (``payment_config_ref``), else ``PAYMENT_PROVIDER``."""
+        ref = ((commune or {}).get("settings") or {}).get("payment_config_ref")
+        name = self.registry.for_ref(ref)
+        if ref and self.registry.kind_of(ref) is None and not self.settings.dev:
+            log.warning("payment_config_missing", commune_id=(commune or {}).get("id"),
+                        payment_config_ref=ref, provider=name)
+        provider = self.providers.get(name) if name else None
+        if provider is None:
+            raise Problem(422, "Le paiement en ligne n'est pas proposé par cette commune : "
+                               "payez auprès de la mairie.")
+        return name, provider
+
+    @staticmethod
+    def _start(session: Session, payment: Payment, provider: Provider, description: str,
+               email: str | None) -> str:
+        """Opens the payment at its provider (inside the transaction creating it: a failure
+        leaves nothing behind) and keeps the provider's reference of the operation."""
+        try:
+            redirect = provider.start(order_of(session, payment, description=description,
+                                               email=email))
+        except ProviderError as exc:
+            log.warning("payment_start_failed", provider=provider.name, payment_id=payment.id,
+                        error=str(exc))
+            raise provider_problem(exc) from exc
+        if redirect.reference:
+            payment.provider_reference = redirect.reference
+        return redirect.url
+
     def _check_return_url(self, return_url: str) -> None:
         given, public = urlsplit(return_url), urlsplit(self.public_url + "/")
         if (given.scheme, given.netloc) != (public.scheme, public.netloc) or \
@@ -1168,16 +1281,18 @@ class Billing:
             total = sum((i.remaining for i in invoices), ZERO)
             if total <= 0:
                 raise Problem(422, errors={"invoice_ids": ["Rien à payer."]})
+            name, provider = self._provider_for(commune_by_id(session, invoices[0].commune_id))
             payment = Payment(commune_id=invoices[0].commune_id, family_id=family_id,
-                              provider=self.provider_name, status="created", amount=total,
+                              provider=name, status="created", amount=total,
                               return_url=return_url)
             session.add(payment)
             session.flush()
             for position, invoice in enumerate(invoices):
                 session.add(PaymentInvoice(payment_id=payment.id, invoice_id=invoice.id,
                                            position=position, amount=invoice.remaining))
-            url = self.providers[self.provider_name].start(
-                payment.id, total, ", ".join(i.number for i in invoices))
+            email = principal.email or next(iter(recipients_of(session, family_id)), None)
+            url = self._start(session, payment, provider,
+                              "Factures " + ", ".join(i.number for i in invoices), email)
             return {"payment_id": payment.id, "payment_url": url, "amount": as_str(total),
                     "status": payment.status}
 
@@ -1229,8 +1344,9 @@ class Billing:
 
     def handle_notification(self, provider_name: str, body: bytes, headers: dict[str, str],
                             remote_addr: str | None = None) -> dict[str, Any]:
-        """A provider's notification: verified before anything changes, amount checked,
-        idempotent (a replay answers success and changes nothing)."""
+        """A provider's notification: verified before anything changes (its signature, or the
+        provider's own answer when it is not signed), amount, account and operation checked
+        against our payment, idempotent (a replay answers success and changes nothing)."""
         provider = self.providers.get(provider_name)
         kept = {k: v for k, v in headers.items()
                 if k.lower() not in ("authorization", "cookie")}
@@ -1244,27 +1360,65 @@ class Billing:
             self._audit(provider_name, None, False, "rejected_signature", body, kept,
                         remote_addr)
             raise Problem(400, "Notification refusée : signature invalide.") from exc
+        except ProviderError as exc:  # asking the provider failed: reconciliation will
+            log.warning("payment_callback_unverified", provider=provider_name, error=str(exc),
+                        remote_addr=remote_addr)
+            self._audit(provider_name, None, False, "provider_unavailable", body, kept,
+                        remote_addr)
+            raise Problem(503, "Le prestataire de paiement ne répond pas : la notification "
+                               "sera rapprochée plus tard.") from exc
         with self.db.transaction() as session:
-            payment = locked_payment(session, notification.payment_id)
+            payment = locked_payment(session, notification.payment_id) \
+                if notification.payment_id else None
             if payment is None or payment.provider != provider_name:
                 outcome = "unknown_payment"
-            elif money(notification.amount) != payment.amount:
-                outcome = "rejected_amount"
             else:
-                changed = apply_outcome(session, payment, notification.status,
-                                        notification.provider_reference)
-                outcome = "applied" if changed else "ignored"
+                outcome = answer_problem(payment, provider, order_of(session, payment),
+                                         notification)
+                if outcome is None:
+                    changed = apply_outcome(session, payment, notification.status,
+                                            notification.provider_reference)
+                    outcome = "applied" if changed else "ignored"
             session.add(PaymentCallback(
                 provider=provider_name, payment_id=payment.id if payment else None,
                 verified=outcome in ("applied", "ignored"), outcome=outcome,
                 body=body.decode("utf-8", "replace")[:20000], headers=kept,
                 remote_addr=remote_addr))
-        if outcome in ("unknown_payment", "rejected_amount"):
+        if outcome not in ("applied", "ignored"):
             log.warning("security_event", kind="payment_callback_rejected",
                         provider=provider_name, reason=outcome,
                         payment_id=notification.payment_id, remote_addr=remote_addr)
-            raise Problem(400, "Notification refusée : paiement inconnu ou montant différent.")
+            raise Problem(400, "Notification refusée : paiement inconnu, montant, compte ou "
+                               "opération différents.")
         return {"status": "ok", "outcome": outcome}
+
+    # pages of providers paid through a form (SystemPay) ------------------------------------------
+    def provider_form(self, payment_id: str) -> dict[str, Any]:
+        """What billing's page ``/payments/redirect/{id}`` shows: the provider's signed form
+        for a payment still pending (the page then submits it), or that it is over."""
+        with self.db.transaction() as session:
+            payment = locked_payment(session, payment_id)
+            provider = self.providers.get(payment.provider) if payment else None
+            if payment is None or not hasattr(provider, "form"):
+                raise Problem(404, "Ce paiement n'existe pas.")
+            if payment.status == "created":
+                payment.status = "waiting"
+                payment.updated_at = now()
+            pending = payment.status in domain.PENDING
+            commune = commune_by_id(session, payment.commune_id)
+            numbers = [session.get(Invoice, i).number
+                       for i in payment_invoice_ids(session, payment.id)]
+            form = None
+            if pending:
+                try:
+                    form = provider.form(order_of(session, payment,
+                                                  description=", ".join(numbers)))
+                except ProviderError as exc:
+                    raise provider_problem(exc) from exc
+            return {"payment_id": payment.id, "amount": euros(payment.amount),
+                    "status": payment.status, "pending": pending, "form": form,
+                    "commune": commune["name"] if commune else "",
+                    "references": numbers, "return_url": payment.return_url}
 
     # the simulator's page ------------------------------------------------------------------------
     def simulator_page(self, payment_id: str) -> dict[str, Any]:
@@ -1327,8 +1481,9 @@ class Billing:
                 commune = commune_by_id(session, payload["commune_id"])
                 if commune is None:
                     raise Problem(404, "Cette commune n'est pas connue du service facturation.")
+                name, provider = self._provider_for(commune)
                 payment = Payment(commune_id=commune["id"], family_id=payload["family_id"],
-                                  provider=self.provider_name, status="created", amount=total,
+                                  provider=name, status="created", amount=total,
                                   return_url=payload["return_url"],
                                   basket_id=payload["basket_id"])
                 session.add(payment)
@@ -1361,8 +1516,10 @@ class Billing:
                         booking_ids=line.get("booking_ids") or []))
                 session.add(PaymentInvoice(payment_id=payment.id, invoice_id=invoice.id,
                                            amount=total))
-                url = self.providers[self.provider_name].start(payment.id, total,
-                                                               invoice.number)
+                email = next(iter(recipients_of(session, payload["family_id"])), None) or \
+                    (commune.get("settings") or {}).get("contact_email")
+                url = self._start(session, payment, provider, f"Facture {invoice.number}",
+                                  email)
                 return {"payment_id": payment.id, "payment_url": url,
                         "invoice_id": invoice.id}, 201
         except IntegrityError:
@@ -1381,7 +1538,8 @@ class Billing:
                 raise Problem(409, "Ce panier a déjà été présenté avec un autre contenu.")
             invoice_ids = payment_invoice_ids(session, payment.id)
             provider = self.providers.get(payment.provider)
-            url = provider.start(payment.id, payment.amount, "") if provider else None
+            # the operation already opened, not a new one (PayFiP: the same idop)
+            url = provider.resume(order_of(session, payment)) if provider else None
             return {"payment_id": payment.id, "payment_url": url,
                     "invoice_id": invoice_ids[0] if invoice_ids else None}
 

@@ -310,14 +310,16 @@ def test_a_cookie_set_for_one_visitor_never_reaches_another(gateway, upstreams):
     assert upstreams["portal"].last.header("Cookie") is None
 
 
-@pytest.mark.parametrize("path", ["/payments/callback/payfip", "/payments/simulator/abc"])
+@pytest.mark.parametrize("path", ["/payments/callback/payfip", "/payments/simulator/abc",
+                                  "/payments/redirect/abc"])
 def test_payment_pages_and_callbacks_go_to_billing_without_credentials(gateway, upstreams,
                                                                       path):
     import requests as http
 
     token = gateway.login(Principal(account_id="a1", family_id="f1"))
-    answer = http.post(f"{gateway.url}{path}", data=b"x=1",
-                       headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    method = "GET" if "/redirect/" in path else "POST"
+    answer = http.request(method, f"{gateway.url}{path}", data=b"x=1",
+                          headers={"Authorization": f"Bearer {token}"}, timeout=5)
     assert answer.status_code == 200
     assert upstreams["billing"].last.path == path
     assert upstreams["billing"].last.header("Authorization") is None

@@ -1,14 +1,8 @@
-"""Payment providers behind one interface, and the built-in simulator.
+"""The built-in payment simulator, standing in for a bank's page in development and tests.
 
-A provider turns a payment into the URL where the parent pays (``start``), and a notification
-it sends to ``POST /payments/callback/{name}`` into a verified :class:`Notification`
-(``parse``), refusing anything it cannot authenticate. Providers whose notifications are not
-signed (PayFiP) verify by asking the provider for the result (``poll``), which is also what the
-reconciliation loop calls for payments whose notification never came.
-
-The simulator stands in for a bank's page in development and tests: its notifications are
-signed with an HMAC-SHA256 of the raw body under ``PAYMENT_SIMULATOR_KEY`` (generated in the
-data dir in dev), and its page's form carries a per-payment token under the same key.
+Its notifications are signed with an HMAC-SHA256 of the raw body under ``PAYMENT_SIMULATOR_KEY``
+(generated in the data dir in dev), and its page's form carries a per-payment token under the
+same key. It is reachable in production only when ``PAYMENT_PROVIDER=simulator`` is set.
 """
 
 from __future__ import annotations
@@ -17,42 +11,15 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Protocol
 
 from services.common.config import ConfigError, Settings
 
+from .base import REPORTED, InvalidNotification, Notification, PaymentOrder, Redirect
+
 SIGNATURE_HEADER = "X-Simulator-Signature"
-REPORTED = ("paid", "denied", "cancelled", "error")
-
-
-class InvalidNotification(Exception):
-    """A notification that cannot be trusted (bad signature, garbled): it changes nothing."""
-
-
-@dataclass(frozen=True)
-class Notification:
-    payment_id: str
-    status: str  # paid | denied | cancelled | error
-    amount: Decimal
-    provider_reference: str
-    raw: dict[str, Any]
-
-
-class Provider(Protocol):
-    name: str
-
-    def start(self, payment_id: str, amount: Decimal, description: str) -> str:
-        """The URL where the parent pays."""
-
-    def parse(self, body: bytes, headers: dict[str, str]) -> Notification:
-        """A verified notification; raises InvalidNotification."""
-
-    def poll(self, payment_id: str) -> Notification | None:
-        """The provider's answer for a payment still pending (reconciliation), or None."""
 
 
 class SimulatorProvider:
@@ -62,8 +29,11 @@ class SimulatorProvider:
         self.key = key
         self.public_url = public_url.rstrip("/")
 
-    def start(self, payment_id: str, amount: Decimal, description: str) -> str:
-        return f"{self.public_url}/payments/simulator/{payment_id}"
+    def start(self, order: PaymentOrder) -> Redirect:
+        return Redirect(self.resume(order))
+
+    def resume(self, order: PaymentOrder) -> str:
+        return f"{self.public_url}/payments/simulator/{order.payment_id}"
 
     # the page's form ---------------------------------------------------------------------------
     def form_token(self, payment_id: str) -> str:
@@ -106,14 +76,17 @@ class SimulatorProvider:
             raise InvalidNotification(f"résultat inconnu : {status}")
         return notification
 
-    def poll(self, payment_id: str) -> Notification | None:
+    def check(self, order: PaymentOrder, notification: Notification) -> str | None:
+        return None  # one key for every commune
+
+    def poll(self, order: PaymentOrder) -> Notification | None:
         return None  # the simulator always notifies
 
 
 def simulator_key(settings: Settings) -> bytes:
     """``PAYMENT_SIMULATOR_KEY``; in dev, a key kept in the data dir; otherwise one derived
-    from ``PORTAIL_SECRET_KEY`` (the simulator should not run in production anyway: set
-    ``PAYMENT_PROVIDER``)."""
+    from ``PORTAIL_SECRET_KEY`` (in production the simulator runs only when
+    ``PAYMENT_PROVIDER=simulator`` is set explicitly)."""
     configured = settings.extra.get("PAYMENT_SIMULATOR_KEY", "")
     if configured:
         return configured.encode()
@@ -130,14 +103,3 @@ def simulator_key(settings: Settings) -> bytes:
         path.chmod(0o600)
     return path.read_text().strip().encode()
 
-
-def providers_from_settings(settings: Settings) -> tuple[str, dict[str, Provider]]:
-    """The provider new payments use (``PAYMENT_PROVIDER``) and every provider that may still
-    call back."""
-    chosen = settings.extra.get("PAYMENT_PROVIDER", "") or "simulator"
-    known: dict[str, Provider] = {}
-    if chosen == "simulator" or settings.dev:
-        known["simulator"] = SimulatorProvider(simulator_key(settings), settings.public_url)
-    if chosen not in known:
-        raise ConfigError([f"PAYMENT_PROVIDER inconnu : {chosen!r} (disponible : simulator)"])
-    return chosen, known
