@@ -65,12 +65,19 @@ class GatewayClient:
         self.timeout = timeout
 
     def request(self, method: str, path: str, *, json: Any = None,
-                params: Mapping[str, str] | None = None) -> requests.Response:
-        """Send ``method path`` for the current visitor; 4xx come back, the rest raises."""
-        headers = self._forwarded_headers()
+                params: Mapping[str, str] | None = None, data: Any = None, files: Any = None,
+                headers: Mapping[str, str] | None = None,
+                timeout: tuple[float, float] | None = None) -> requests.Response:
+        """Send ``method path`` for the current visitor; 4xx come back, the rest raises.
+
+        ``data`` with ``files`` is a multipart body (an upload); ``headers`` come on top of
+        the forwarded ones (an ``Idempotency-Key``); ``timeout`` replaces the usual one.
+        """
+        sent = {**self._forwarded_headers(), **(headers or {})}
         try:
-            response = self._send(method, self.base_url + path, headers=headers, json=json,
-                                  params=params, timeout=self.timeout, allow_redirects=False)
+            response = self._send(method, self.base_url + path, headers=sent, json=json,
+                                  params=params, data=data, files=files,
+                                  timeout=timeout or self.timeout, allow_redirects=False)
         except requests.Timeout as exc:
             log.warning("gateway_timeout", method=method, path=path)
             raise GatewayError("Les services du portail mettent trop de temps à répondre. "
@@ -191,7 +198,8 @@ class Answer:
 
 
 def call(method: str, path: str, *, json: Any = None,
-         params: Mapping[str, str] | None = None, accept: tuple[int, ...] = ()) -> Answer:
+         params: Mapping[str, str] | None = None, accept: tuple[int, ...] = (),
+         **upload: Any) -> Answer:
     """One call of the public API for the current visitor, mapped for the pages.
 
     401 raises LoginRequired (the pages redirect to the login form), 403 and 404 become the
@@ -199,8 +207,9 @@ def call(method: str, path: str, *, json: Any = None,
     Every other answer comes back as an Answer, successes and the 4xx a form explains, as do
     403 and 404 when listed in ``accept`` (a form field naming an unknown commune, say).
     A session cookie the gateway renews on the way is passed on to the browser.
+    ``upload``: ``data``, ``files``, ``headers``, ``timeout`` for GatewayClient.request.
     """
-    response = gateway().request(method, path, json=json, params=params)
+    response = gateway().request(method, path, json=json, params=params, **upload)
     g.setdefault("_session_cookies", []).extend(session_set_cookies(response))
     status = response.status_code
     if status == 401:

@@ -13,6 +13,7 @@ import shutil
 import pytest
 
 from suite.embedded import EmbeddedSuite
+from suite.registry import SERVICES
 from tests import infra
 
 CHROMIUM_ARGS = [
@@ -55,8 +56,7 @@ def suite(request, tmp_path_factory):
                                        request.getfixturevalue("amqp_url"),
                                        tmp_path_factory.mktemp("browser-distributed"),
                                        mode="dev")
-        topology.start(web=("gateway", "portal", "accounts", "notifications"),
-                       workers=("accounts", "notifications"), smtp=True)
+        topology.start(web=("gateway", "portal", *SERVICES), workers=SERVICES, smtp=True)
         yield topology
         topology.stop()
         return
