@@ -20,6 +20,8 @@ from tests.browser.support import (
     wait_for_mail,
     write_report,
 )
+from tests.e2e.support import eventually
+from tests.e2e.support import login as api_login
 
 CATEGORY = "Autorisation de récupération d'un enfant"
 
@@ -112,3 +114,69 @@ def test_a_request_from_the_parent_to_the_agent_and_back(suite, new_page):
         assert step in history, step
     check_accessibility(parent, "demande acceptée")
     wait_for_mail(parent, base, "accept")
+
+
+def test_an_accepted_absence_excuses_the_day_and_refunds_it(suite, new_page):
+    """A paid Wednesday (booked through the API: the booking journey has its own test), then
+    « Absence justifiée » in the portal, accepted by the agent: the week view says « Excusé »
+    and « Mes factures » lists the credit note."""
+    base = suite.url
+    day = "2026-12-16"
+    parent_api = api_login(base, "parent@famille.test")
+    lea = next(c for c in parent_api.get(f"{base}/api/accounts/me/family").json()["children"]
+               if c["first_name"] == "Léa")
+    activities = eventually(lambda: parent_api.get(
+        f"{base}/api/reservations/communes/jolieville/activities").json().get("items"))
+    wednesday = next(a for a in activities if a["code"] == "MERCREDI")
+    added = parent_api.post(f"{base}/api/reservations/communes/jolieville/basket/items",
+                            json={"child_id": lea["id"], "activity_id": wednesday["id"],
+                                  "dates": [day]})
+    assert added.status_code == 201, added.text
+    checkout = parent_api.post(f"{base}/api/reservations/communes/jolieville/basket/checkout",
+                               json={}).json()
+
+    parent = new_page()
+    log_in(parent, base, "parent@famille.test")
+    switch_commune(parent, "JolieVille Test")
+    parent.goto(checkout["payment_url"])
+    parent.get_by_role("button", name="Payer").click()
+    parent.wait_for_url(re.compile("/reservations/panier/retour"))
+
+    parent.goto(f"{base}/demandes")
+    parent.get_by_role("link", name=re.compile("Absence justifiée")).first.click()
+    choose(parent.locator('select[name="child"]'), "Léa")
+    parent.fill('[name="from"]', day)
+    parent.fill('[name="to"]', day)
+    parent.get_by_role("radio", name="Maladie").check()
+    check_accessibility(parent, "absence justifiée")
+    parent.get_by_role("button", name="Envoyer la demande").click()
+    parent.wait_for_url(re.compile(r"/demandes/[0-9a-f-]{36}"))
+    reference = re.search(r"D\d{4}-[A-Z0-9]+", parent.locator("h1").inner_text()).group(0)
+
+    agent = new_page()
+    log_in(agent, base, "agent@jolieville.test")
+    agent.goto(f"{base}/agent/demandes")
+    agent.get_by_role("link", name=reference).click()
+    for target in ("en cours", "accept"):
+        status = agent.locator("form", has=agent.get_by_role("button", name="Changer le statut"))
+        choose(status.get_by_label("Nouveau statut"), target)
+        status.get_by_label("Message à la famille").fill("Absence justifiée, merci.")
+        status.get_by_role("button", name="Changer le statut").click()
+        agent.wait_for_load_state()
+    agent.get_by_text(re.compile("acceptée")).first.wait_for()
+
+    week = f"{base}/reservations?enfant={lea['id']}&semaine=2026-12-14"
+    for _ in range(100):  # the acceptance travels over the bus to reservations
+        parent.goto(week)
+        if parent.get_by_text("Excusé").count():
+            break
+        parent.wait_for_timeout(200)
+    assert parent.get_by_text("Excusé").count(), "le jour n'est pas excusé"
+    check_accessibility(parent, "mes réservations : jour excusé")
+    for _ in range(100):  # and from reservations to billing
+        parent.goto(f"{base}/factures")
+        if parent.get_by_text(re.compile("avoir", re.IGNORECASE)).count():
+            break
+        parent.wait_for_timeout(200)
+    assert parent.get_by_text(wednesday["unit_price"].replace(".", ",")).count()
+    check_accessibility(parent, "mes factures : avoir")
