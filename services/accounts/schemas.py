@@ -7,30 +7,14 @@ from datetime import date
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from services.common.fields import REQUIRED, UUID_PATTERN, Text
+
 from .domain import MODULES, SLUG
 
-REQUIRED = {"required": "Ce champ est obligatoire.", "null": "Ce champ ne peut pas être vide."}
 _PHONE = re.compile(r"^\+?[0-9][0-9 .()-]{5,24}$")
 _POSTAL_CODE = re.compile(r"^\d{5}$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                   r"[0-9a-fA-F]{12}$")
+_UUID = UUID_PATTERN
 
-
-class Text(fields.String):
-    """A string with surrounding spaces removed; left empty, it is null where null is allowed
-    and refused elsewhere."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not text:
-            if self.allow_none:
-                return None
-            raise ValidationError("Ce champ ne peut pas être vide.")
-        return text
-
-    def _validate(self, value):
-        if value is not None:
-            super()._validate(value)
 
 
 def name_field(max_length: int = 100, **kwargs) -> Text:

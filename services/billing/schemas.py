@@ -8,9 +8,9 @@ from decimal import Decimal, InvalidOperation
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-REQUIRED = {"required": "Ce champ est obligatoire.", "null": "Ce champ ne peut pas être vide."}
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                   r"[0-9a-fA-F]{12}$")
+from services.common.fields import REQUIRED, UUID_PATTERN
+
+_UUID = UUID_PATTERN
 _AMOUNT = re.compile(r"^\d{1,9}([.,]\d{1,2})?$")
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")

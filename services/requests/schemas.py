@@ -9,6 +9,8 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, validate
 from marshmallow import fields as f
 
+from services.common.fields import REQUIRED, Text
+
 from .domain import (
     FIELD_TYPES,
     FILE_TYPES,
@@ -19,24 +21,6 @@ from .domain import (
     RETENTION_MIN_MONTHS,
     STATUSES,
 )
-
-REQUIRED = {"required": "Ce champ est obligatoire.", "null": "Ce champ ne peut pas être vide."}
-
-
-class Text(f.String):
-    """A trimmed string; left empty, it is null where null is allowed and refused elsewhere."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not text:
-            if self.allow_none:
-                return None
-            raise ValidationError("Ce champ ne peut pas être vide.")
-        return text
-
-    def _validate(self, value):
-        if value is not None:
-            super()._validate(value)
 
 
 def text(max_length: int, **kwargs) -> Text:

@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from services.common.fields import REQUIRED, UUID_PATTERN, Text
+
 from .domain.deadlines import KINDS as DEADLINE_KINDS
 from .domain.opening import PUBLIC_HOLIDAY_MODES, SCHOOL_HOLIDAY_MODES, ZONES
 from .domain.rules import (
@@ -23,28 +25,11 @@ from .domain.rules import (
     WAITING_LIST_MODES,
 )
 
-REQUIRED = {"required": "Ce champ est obligatoire.", "null": "Ce champ ne peut pas être vide."}
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                   r"[0-9a-fA-F]{12}$")
+_UUID = UUID_PATTERN
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MAX_SPAN_DAYS = 366
 
-
-class Text(fields.String):
-    """A string trimmed of surrounding spaces; empty is refused (or null where allowed)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not text:
-            if self.allow_none:
-                return None
-            raise ValidationError("Ce champ ne peut pas être vide.")
-        return text
-
-    def _validate(self, value):
-        if value is not None:
-            super()._validate(value)
 
 
 def text(max_length: int, **kwargs) -> Text:
