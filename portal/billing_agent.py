@@ -1,5 +1,6 @@
 """Agents' billing pages for their commune: monthly invoicing runs (prepare, review, validate),
-tariffs, payments, and one invoice (a payment at the counter, a credit note).
+tariffs, payments, one invoice (a payment at the counter, a credit note), and an invoice typed
+by hand (for a household found by a search, or a paper invoice to a payer's name).
 
 Only an agent of the current commune sees them (anyone else gets the 403 page); the billing
 service checks the same again on every call. CSV exports are links to the API.
@@ -8,16 +9,18 @@ service checks the same again on every call. CSV exports are links to the API.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from .account import Commune, agent_commune, agent_required
 from .billing_forms import (
+    MAX_LINES,
     METHODS,
     CounterPaymentForm,
     CreditNoteForm,
     FinaliseForm,
+    ManualInvoiceForm,
     RunForm,
     TariffForm,
     valid_period,
@@ -245,6 +248,78 @@ def invoices():
                            messages=messages,
                            export_url=export_url(commune, period or None)), \
         200 if answer.ok else 422
+
+
+@billing_agent.route("/factures/nouvelle", methods=["GET", "POST"])
+@agent_required
+def invoice_new():
+    """An invoice typed by hand, in two steps: the form (« Créer la facture »), then its lines
+    and total to check (« Confirmer ») before billing issues it. The household comes from the
+    GET search ``?q=``, run again on every step so that the select offers the same choices."""
+    commune = agent_commune()
+    q = (request.args.get("q") or "").strip()[:200]
+    search = _household_search(commune, q)
+    form = ManualInvoiceForm(households=search["households"])
+    if not form.is_submitted():
+        return _invoice_form_page(form, q, search), 200
+    step = request.form.get("etape")
+    if step == "modifier":  # back from the confirmation, everything as it was typed
+        return _invoice_form_page(form, q, search), 200
+    if not form.validate_on_submit():
+        return _invoice_form_page(form, q, search), 422
+    if step != "confirmer":
+        return _invoice_confirmation_page(form, q), 200
+    try:
+        answer = call("POST", commune_path(commune, "invoices"), json=form.payload())
+    except GatewayError as exc:
+        return _invoice_confirmation_page(form, q, notice=exc.message), exc.status
+    invoice_id = answer.data.get("id")
+    if not answer.ok or not invoice_id:
+        top = apply_answer(form, answer, form.api_path)
+        return _invoice_form_page(form, q, search, messages=top), 422
+    reference = answer.data.get("reference") or answer.data.get("number") or ""
+    issued = f"Facture {reference} de {euros(answer.data.get('amount'))} émise"
+    if form.household is not None:
+        flash(f"{issued} : le foyer la retrouve dans son espace, rubrique « Mes factures ».",
+              "success")
+    else:
+        flash(f"{issued}, sans foyer du portail : téléchargez-la pour la remettre au payeur "
+              "(il pourra la rattacher à son compte avec sa référence et son montant).",
+              "success")
+    return redirect(url_for("billing_agent.invoice", invoice_id=str(invoice_id)), 303)
+
+
+def _household_search(commune: Commune, q: str) -> dict[str, Any]:
+    """The households matching ``q`` (accounts' family search), for the invoice's select."""
+    found: dict[str, Any] = {"households": [], "more": False, "problem": None, "notice": None}
+    if not q:
+        return found
+    path = "/".join(["/api/accounts/communes", quote(commune.slug, safe=""), "families"])
+    try:
+        answer = call("GET", path, params={"q": q})
+    except GatewayError as exc:
+        found["notice"] = exc.message
+        return found
+    if not answer.ok:
+        found["problem"] = answer.detail or "La recherche n'a pas abouti."
+        return found
+    found.update(households=answer.items(), more=bool(answer.data.get("next")))
+    return found
+
+
+def _invoice_form_page(form: ManualInvoiceForm, q: str, search: dict[str, Any],
+                       **extra: Any) -> str:
+    extra.setdefault("notice", search["notice"])
+    return render_template("agent/billing/invoice_new.html", form=form, q=q,
+                           households=search["households"], more=search["more"],
+                           search_problem=search["problem"], max_lines=MAX_LINES,
+                           messages=extra.pop("messages", []), **extra)
+
+
+def _invoice_confirmation_page(form: ManualInvoiceForm, q: str, **extra: Any) -> str:
+    return render_template("agent/billing/invoice_confirm.html", form=form, q=q,
+                           lines=form.invoice_lines(), total=form.total(),
+                           household=form.household, **extra)
 
 
 @billing_agent.get("/factures/<invoice_id>")

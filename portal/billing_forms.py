@@ -16,9 +16,10 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, Form, FormField, SelectField, StringField, TextAreaField
 from wtforms.utils import unset_value
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp, ValidationError
-from wtforms.widgets import MonthInput
+from wtforms.widgets import DateInput, MonthInput
 
-from .forms import Rows, _RowRequired, _strip, row_is_blank
+from .forms import Rows, _RowRequired, _strip, parse_date, row_is_blank
+from .formtools import add_error
 
 try:  # WTForms 3.3 deprecates (value, label) pairs for SelectField choices
     from wtforms.fields.choices import SelectChoice
@@ -285,3 +286,148 @@ class CreditNoteForm(FlaskForm):
     @staticmethod
     def api_path(key: str) -> str | None:
         return {"amount": "note_amount", "reason": "note_reason"}.get(key)
+
+
+# --- agents: a manual invoice -------------------------------------------------------------------
+
+MAX_LINES = 6
+MAX_QUANTITY = 10000
+_QUANTITY = re.compile(r"^\d{1,5}$")
+
+
+def _quantity(form: Form, field) -> None:
+    if field.data and not (_QUANTITY.match(field.data) and 1 <= int(field.data) <= MAX_QUANTITY):
+        raise ValidationError("Un nombre entier entre 1 et 10 000.")
+
+
+def _due_date(form: Form, field) -> None:
+    if field.data and parse_date(field.data) is None:
+        raise ValidationError("Date invalide (par exemple 30/11/2026).")
+
+
+class InvoiceLineRow(Form):
+    label = StringField("Libellé", filters=[_strip], validators=[
+        _RowRequired("Indiquez le libellé de la ligne."), Optional(),
+        Length(max=300, message="Au plus 300 caractères.")], render_kw={"autocomplete": "off"})
+    quantity = StringField("Quantité", filters=[_strip], validators=[
+        _RowRequired("Indiquez la quantité."), Optional(), _quantity], render_kw=_NUMBER_KW)
+    unit_price = StringField("Prix unitaire (en euros)", filters=[_amount_text], validators=[
+        _RowRequired("Indiquez le prix unitaire."), Optional(), _Amount()],
+        render_kw=_DECIMAL_KW)
+    child_name = StringField("Enfant concerné (facultatif)", filters=[_strip], validators=[
+        Optional(), Length(max=200, message="Au plus 200 caractères.")],
+        render_kw={"autocomplete": "off"})
+
+
+def household_label(household: dict[str, Any]) -> str:
+    """``MARTIN (code famille JV-0099)``: how a household found by the search is offered."""
+    name = str(household.get("family_name") or "Foyer sans nom")
+    code = household.get("family_code")
+    return f"{name} (code famille {code})" if code else name
+
+
+class ManualInvoiceForm(FlaskForm):
+    """An invoice typed by an agent: a household found by the search, or a payer's name for a
+    paper invoice; then up to ``MAX_LINES`` lines (blank rows are ignored).
+
+    ``households`` are the search's results: the only households the select offers.
+    """
+
+    family_id = SelectField("Foyer", choices=[], validate_choice=False)
+    payer_name = StringField("Nom du payeur", filters=[_strip], validators=[
+        Optional(), Length(max=200, message="Au plus 200 caractères.")],
+        render_kw={"autocomplete": "off"})
+    label = StringField("Objet de la facture", filters=[_strip], validators=[
+        Optional(), Length(max=200, message="Au plus 200 caractères.")],
+        render_kw={"autocomplete": "off"})
+    period = StringField(
+        "Mois concerné", filters=[_month], widget=MonthInput(),
+        validators=[Optional(), Regexp(_MONTH, message="Mois invalide (par exemple 10/2026).")],
+        render_kw={"autocomplete": "off"})
+    due_date = StringField("Date d'échéance", filters=[_strip], widget=DateInput(),
+                           validators=[Optional(), _due_date], render_kw={"autocomplete": "off"})
+    lines = Rows(FormField(InvoiceLineRow), "Ligne", min_entries=MAX_LINES,
+                 max_entries=MAX_LINES)
+
+    def __init__(self, *args: Any, households: list[dict[str, Any]] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.households = {str(h["id"]): h for h in households or () if h.get("id")}
+        self.family_id.choices = [SelectChoice("", "Choisissez le foyer"), *(
+            SelectChoice(key, household_label(h)) for key, h in self.households.items())]
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        family = self.family_id.data or ""
+        if family and family not in self.households:
+            add_error(self.family_id, "Ce foyer ne fait pas partie des résultats de la "
+                                      "recherche : recherchez-le de nouveau.")
+            ok = False
+        elif family and self.payer_name.data:
+            add_error(self.payer_name, "Laissez ce nom vide : la facture est adressée au foyer "
+                                       "choisi.")
+            ok = False
+        elif not family and not self.payer_name.data and not self.payer_name.errors:
+            add_error(self.family_id if self.households else self.payer_name,
+                      "Choisissez le foyer ou indiquez le nom du payeur.")
+            ok = False
+        if not self.line_rows():
+            add_error(self.lines.entries[0].form.label, "Indiquez au moins une ligne.")
+            ok = False
+        return ok
+
+    @property
+    def household(self) -> dict[str, Any] | None:
+        return self.households.get(self.family_id.data or "")
+
+    def line_rows(self) -> list[int]:
+        """Indexes of the rows filled in: the API's ``lines.N`` is the Nth of them."""
+        return [i for i, e in enumerate(self.lines) if not row_is_blank(e.form)]
+
+    def invoice_lines(self) -> list[dict[str, Any]]:
+        """The lines filled in, amounts as Decimals (for the confirmation's table)."""
+        out = []
+        for i in self.line_rows():
+            row = self.lines.entries[i].form
+            quantity = int(row.quantity.data)
+            price = Decimal(row.unit_price.data.replace(",", "."))
+            out.append({"label": row.label.data, "child_name": row.child_name.data or None,
+                        "quantity": quantity, "unit_price": price, "amount": price * quantity})
+        return out
+
+    def total(self) -> Decimal:
+        return sum((line["amount"] for line in self.invoice_lines()), Decimal("0.00"))
+
+    def payload(self) -> dict[str, Any]:
+        due = parse_date(self.due_date.data)
+        family = self.family_id.data or None
+        return {
+            "family_id": family,
+            "payer_name": None if family else self.payer_name.data or None,
+            "label": self.label.data or None,
+            "period": self.period.data or None,
+            "due_date": due.isoformat() if due else None,
+            "lines": [{"label": line["label"], "quantity": line["quantity"],
+                       "unit_price": f"{line['unit_price']:.2f}",
+                       "child_name": line["child_name"]} for line in self.invoice_lines()],
+        }
+
+    def carried(self) -> list[tuple[str, str]]:
+        """What was typed, as the confirmation step's hidden fields (blank ones left out);
+        a row keeps its number, so the API's errors still land on the row typed in."""
+        fields = [self.family_id, self.payer_name, self.label, self.period, self.due_date]
+        for i in self.line_rows():
+            fields.extend(self.lines.entries[i].form)
+        return [(f.name, str(f.data)) for f in fields if f.data]
+
+    def api_path(self, key: str) -> str | None:
+        """The form's field for an error of ``POST .../invoices`` (``lines.1.unit_price``)."""
+        parts = key.split(".")
+        if parts[0] == "lines":
+            rows = self.line_rows()
+            if len(parts) > 2 and parts[1].isdigit() and int(parts[1]) < len(rows):
+                return f"lines.{rows[int(parts[1])]}.{parts[2]}"
+            return None
+        if parts[0] == "family_id" and not self.households:
+            return None  # no select on the page: the message goes to the summary
+        return key if len(parts) == 1 else None
