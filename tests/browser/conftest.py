@@ -45,6 +45,28 @@ def browser():
         browser.close()
 
 
+def wait_for_demo_data(base: str) -> None:
+    """Until every service has received the demo communes and households over the bus: the
+    journeys start as a person would, on a portal whose data has settled."""
+    from tests.e2e.support import eventually, login
+
+    admin = login(base, "admin@portail.test")
+    parent = login(base, "parent@famille.test")
+    for service in ("reservations", "billing", "requests", "notifications"):
+        for slug in ("jolieville", "dammartin"):
+            eventually(lambda s=service, c=slug: admin.get(
+                f"{base}/api/{s}/communes/{c}", timeout=5).status_code == 200, timeout=60)
+    children = parent.get(f"{base}/api/accounts/me/family", timeout=5).json()["children"]
+    for child in children:  # the household reached reservations
+        eventually(lambda c=child: parent.get(
+            f"{base}/api/reservations/communes/jolieville/children/{c['id']}/calendar",
+            timeout=5).status_code == 200, timeout=60)
+    eventually(lambda: parent.get(f"{base}/api/requests/communes/jolieville/categories",
+                                  timeout=5).status_code == 200, timeout=60)
+    admin.post(f"{base}/auth/logout", timeout=5)
+    parent.post(f"{base}/auth/logout", timeout=5)
+
+
 @pytest.fixture(scope="module", params=["embedded", "distributed"])
 def suite(request, tmp_path_factory):
     """The journey runs on both topologies: ``portail dev`` in one process, and every process
@@ -57,12 +79,14 @@ def suite(request, tmp_path_factory):
                                        tmp_path_factory.mktemp("browser-distributed"),
                                        mode="dev")
         topology.start(web=("gateway", "portal", *SERVICES), workers=SERVICES, smtp=True)
+        wait_for_demo_data(topology.url)
         yield topology
         topology.stop()
         return
     saved = dict(os.environ)
     suite = EmbeddedSuite("127.0.0.1", 0, tmp_path_factory.mktemp("browser"))
     suite.start(fresh=True)
+    wait_for_demo_data(suite.url)
     yield suite
     suite.shutdown()
     os.environ.clear()
