@@ -322,48 +322,41 @@ class Operations:
             return activity_view(self._activity(session, commune["id"], activity_id))
 
     def create_service(self, slug: str, payload: dict[str, Any]) -> dict[str, Any]:
-        with self.db.transaction() as session:
-            commune = self._commune(session, slug)
-            self._unique_name(session, Service, commune["id"], payload["name"])
-            row = Service(commune_id=commune["id"], **payload)
-            session.add(row)
-            session.flush()
-            return service_view(row)
+        return service_view(self._create_named(slug, Service, payload))
 
     def update_service(self, slug: str, service_id: str, payload: dict) -> dict[str, Any]:
-        with self.db.transaction() as session:
-            commune = self._commune(session, slug)
-            row = session.get(Service, service_id)
-            if row is None or row.commune_id != commune["id"]:
-                raise Problem(404, "Ce service est introuvable.")
-            if "name" in payload and payload["name"] != row.name:
-                self._unique_name(session, Service, commune["id"], payload["name"])
-            for key, value in payload.items():
-                setattr(row, key, value)
-            session.flush()
-            return service_view(row)
+        return service_view(self._update_named(slug, Service, service_id, payload,
+                                               "Ce service est introuvable."))
 
     def create_site(self, slug: str, payload: dict[str, Any]) -> dict[str, Any]:
-        with self.db.transaction() as session:
-            commune = self._commune(session, slug)
-            self._unique_name(session, Site, commune["id"], payload["name"])
-            row = Site(commune_id=commune["id"], **payload)
-            session.add(row)
-            session.flush()
-            return site_view(row)
+        return site_view(self._create_named(slug, Site, payload))
 
     def update_site(self, slug: str, site_id: str, payload: dict) -> dict[str, Any]:
+        return site_view(self._update_named(slug, Site, site_id, payload,
+                                            "Ce site est introuvable."))
+
+    def _create_named(self, slug: str, model, payload: dict[str, Any]):
+        """A service or a site: named uniquely within the commune."""
         with self.db.transaction() as session:
             commune = self._commune(session, slug)
-            row = session.get(Site, site_id)
+            self._unique_name(session, model, commune["id"], payload["name"])
+            row = model(commune_id=commune["id"], **payload)
+            session.add(row)
+            session.flush()
+            return row
+
+    def _update_named(self, slug: str, model, row_id: str, payload: dict, missing: str):
+        with self.db.transaction() as session:
+            commune = self._commune(session, slug)
+            row = session.get(model, row_id)
             if row is None or row.commune_id != commune["id"]:
-                raise Problem(404, "Ce site est introuvable.")
+                raise Problem(404, missing)
             if "name" in payload and payload["name"] != row.name:
-                self._unique_name(session, Site, commune["id"], payload["name"])
+                self._unique_name(session, model, commune["id"], payload["name"])
             for key, value in payload.items():
                 setattr(row, key, value)
             session.flush()
-            return site_view(row)
+            return row
 
     @staticmethod
     def _unique_name(session: Session, model, commune_id: str, name: str) -> None:
