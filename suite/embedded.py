@@ -12,6 +12,7 @@ import shutil
 import signal
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,9 @@ class EmbeddedSuite:
         self.servers["gateway"] = make_server(self.host, self.port, _starting, threaded=True)
         os.environ.update(environment.embedded(self.data_dir, self.url))
         os.environ["GATEWAY_URL"] = self.url
+        # kombu's memory:// broker is one per process: a suite of its own names keeps it apart
+        # from anything else that ran in this process before (tests start several suites).
+        os.environ["BUS_PREFIX"] = f"embedded-{uuid.uuid4().hex[:8]}."
         operations.migrate()
         operations.declare_bus()
         # Before anything answers, so that nobody meets a half-seeded portal; the events the

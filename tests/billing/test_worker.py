@@ -16,6 +16,7 @@ def test_the_worker_expires_payments_left_pending(tmp_path):
     billing = build(tmp_path, f"sqlite:///{tmp_path}/w.db", PAYMENT_EXPIRY_MINUTES="0",
                     PAYMENT_EXPIRY_INTERVAL="0.05")
     stop = threading.Event()
+    threads: list[threading.Thread] = []
     try:
         invoice = billing.post("/api/billing/communes/jolieville/invoices", AGENT, json={
             "family_id": PARENT.family_id,
@@ -36,8 +37,10 @@ def test_the_worker_expires_payments_left_pending(tmp_path):
             "expired"]
     finally:
         stop.set()
-        time.sleep(0.2)
+        for thread in threads:  # consumers on the in-memory bus must not outlive the test
+            thread.join(10)
         billing.db.dispose()
+    assert not any(thread.is_alive() for thread in threads)
 
 
 def test_simulator_key(tmp_path):
