@@ -86,8 +86,11 @@ class EmbeddedSuite:
 
     def shutdown(self) -> None:
         self.stop.set()
-        for server in self.servers.values():
-            server.shutdown()
+        serving = {t.name.removesuffix("-web") for t in self.threads if t.name.endswith("-web")}
+        for name, server in self.servers.items():
+            if name in serving:  # shutdown() waits for serve_forever, which may never have run
+                server.shutdown()
+            server.server_close()
         for thread in self.threads:
             thread.join(timeout=5)
         for runtime in self.runtimes.values():

@@ -79,18 +79,22 @@ def suite(request, tmp_path_factory):
                                        tmp_path_factory.mktemp("browser-distributed"),
                                        mode="dev")
         topology.start(web=("gateway", "portal", *SERVICES), workers=SERVICES, smtp=True)
-        wait_for_demo_data(topology.url)
-        yield topology
-        topology.stop()
+        try:
+            wait_for_demo_data(topology.url)
+            yield topology
+        finally:
+            topology.stop()
         return
     saved = dict(os.environ)
     suite = EmbeddedSuite("127.0.0.1", 0, tmp_path_factory.mktemp("browser"))
-    suite.start(fresh=True)
-    wait_for_demo_data(suite.url)
-    yield suite
-    suite.shutdown()
-    os.environ.clear()
-    os.environ.update(saved)
+    try:
+        suite.start(fresh=True)
+        wait_for_demo_data(suite.url)
+        yield suite
+    finally:  # also when setting up failed: no consumer thread may outlive its suite
+        suite.shutdown()
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture

@@ -26,10 +26,12 @@ def suite(tmp_path_factory):
     saved = dict(os.environ)
     suite = EmbeddedSuite("127.0.0.1", 0, tmp_path_factory.mktemp("cross"))
     suite.start(fresh=True)
-    yield suite
-    suite.shutdown()
-    os.environ.clear()
-    os.environ.update(saved)
+    try:
+        yield suite
+    finally:
+        suite.shutdown()
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def test_a_paid_day_excused_by_an_accepted_absence_is_refunded(suite):

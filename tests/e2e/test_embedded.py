@@ -19,10 +19,12 @@ def suite(tmp_path_factory):
     suite = EmbeddedSuite("127.0.0.1", 0, tmp_path_factory.mktemp("embedded"))
     created = suite.start(fresh=True)
     suite.created = created
-    yield suite
-    suite.shutdown()
-    os.environ.clear()
-    os.environ.update(saved)
+    try:
+        yield suite
+    finally:
+        suite.shutdown()
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def test_first_start_seeds_the_demo_data(suite):
