@@ -41,7 +41,10 @@ class DistributedTopology:
         self.databases = {name: f"portail_e2e_{run}_{name}" for name in MIGRATED}
         self.prefix = f"e2e-{run}."
         self.ports = {name: free_port() for name in (*SERVICES, "gateway", "portal", "smtp")}
-        self.processes: list[subprocess.Popen] = []
+        # name ("serve-accounts", "worker-billing", "smtp-sink") -> its process, so a test or a
+        # benchmark can kill, restart or measure one of them.
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._argv: dict[str, tuple[tuple[str, ...], int | None]] = {}
         pem = generate_private_key_pem()
         self.env = {
             **os.environ,
@@ -90,11 +93,25 @@ class DistributedTopology:
             raise AssertionError(f"la topologie ne démarre pas : {tails}") from None
 
     def _start(self, *argv: str, port: int | None = None) -> None:
+        name = "-".join(argv[:2]) if argv[0] != "smtp-sink" else "smtp-sink"
+        self._argv[name] = (argv, port)
         env = {**self.env, "PORT": str(port)} if port else self.env
-        log = open(self.data_dir / f"{'-'.join(argv)}.log", "wb")  # noqa: SIM115
-        self.processes.append(subprocess.Popen([PORTAIL, *argv], env=env, cwd=ROOT,
-                                               stdout=log, stderr=subprocess.STDOUT,
-                                               start_new_session=True))
+        log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115
+        self.processes[name] = subprocess.Popen([PORTAIL, *argv], env=env, cwd=ROOT,
+                                                stdout=log, stderr=subprocess.STDOUT,
+                                                start_new_session=True)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal one process and its children (gunicorn's workers) and wait for it."""
+        proc = self.processes[name]
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=30)
+
+    def restart(self, name: str) -> None:
+        """Start again a process stopped by ``kill``, with the same command and port."""
+        argv, port = self._argv[name]
+        self._start(*argv, port=port)
 
     def _ready(self, web: tuple[str, ...]) -> bool:
         try:
@@ -106,13 +123,13 @@ class DistributedTopology:
             return False
 
     def alive(self) -> bool:
-        return all(proc.poll() is None for proc in self.processes)
+        return all(proc.poll() is None for proc in self.processes.values())
 
     def stop(self) -> None:
-        for proc in self.processes:
+        for proc in self.processes.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.processes:
+        for proc in self.processes.values():
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
