@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
 import marshmallow as ma
 from flask import Blueprint, Flask, g, jsonify, request
@@ -16,7 +17,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from .auth import KeySet
 from .config import Settings
 from .db import Database
-from .errors import from_http_exception, problem, validation_problem
+from .errors import PROBLEM_TYPE, from_http_exception, problem, validation_problem
 from .logging import bind_contextvars, clear_contextvars, configure_logging, get_logger
 from .metrics import HTTP_LATENCY, HTTP_REQUESTS, render
 
@@ -42,8 +43,38 @@ def current_context() -> ServiceContext:
     return current_app.extensions["portail"]
 
 
+class ProblemSchema(ma.Schema):
+    """What every error answer carries (RFC 9457), for the OpenAPI documents only."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # some problems add members (``checks``, ``retry_after``…)
+
+    type = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    detail = ma.fields.String(required=True)
+    errors = ma.fields.Dict(keys=ma.fields.String(),
+                            values=ma.fields.List(ma.fields.String()))
+
+
 class ProblemApi(Api):
     """flask-smorest, answering every HTTP error as problem+json in French."""
+
+    # flask-smorest documents its own error body ({code, status: "Not Found", message}) as
+    # application/json; the services answer problem+json: the documents said otherwise
+    # (found by schemathesis, tests/fuzz).
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self):
+        for status in HTTPStatus:
+            response: dict = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["content"] = {PROBLEM_TYPE: {"schema": self.ERROR_SCHEMA}}
+            self.spec.components.response(status.name, response, lazy=True)
+        self.spec.components.response("DEFAULT_ERROR", {
+            "description": "Erreur (application/problem+json, message en français)",
+            "content": {PROBLEM_TYPE: {"schema": self.ERROR_SCHEMA}},
+        }, lazy=True)
 
     def handle_http_exception(self, error):
         return from_http_exception(error)

@@ -112,13 +112,23 @@ def _folder():
     return mailbox_dir(settings.data_dir, dict(settings.extra))
 
 
+# Documented by hand: the messages are the mailbox's own JSON, not one of our schemas.
+_MAILBOX_MESSAGE = {"type": "object", "additionalProperties": True}
+
+
 @dev.route("")
+@dev.doc(responses={"200": {"description": "OK", "content": {"application/json": {"schema": {
+    "type": "object", "required": ["items"],
+    "properties": {"items": {"type": "array", "items": _MAILBOX_MESSAGE},
+                   "next": {"type": ["string", "null"]}}}}}}})
 def mailbox():
     """Les messages de la boîte de développement, du plus récent au plus ancien."""
     return jsonify(items=list_messages(_folder()), next=None)
 
 
 @dev.route("/<key>")
+@dev.doc(responses={"200": {"description": "OK", "content": {
+    "application/json": {"schema": _MAILBOX_MESSAGE}}}})
 def message(key: str):
     """Un message de la boîte de développement."""
     item = get_message(_folder(), key)
