@@ -422,8 +422,11 @@ def simulator_page(payment_id: str):
 
 @public.route("/payments/simulator/<payment_id>", methods=["POST"])
 def simulator_submit(payment_id: str):
+    # ``deliver=0``: the bank decides but its notification is lost (fault tests); the
+    # payment is then settled by reconciliation.
     target = ops().simulator_submit(payment_id, request.form.get("token", ""),
-                                    request.form.get("action", ""))
+                                    request.form.get("action", ""),
+                                    deliver=request.form.get("deliver", "1") != "0")
     return redirect(target, code=303)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from flask import Flask
 
@@ -14,7 +15,7 @@ from services.common.runtime import Runtime
 
 from . import NAME
 from .api import API_BLUEPRINTS, BLUEPRINTS
-from .events import HANDLERS
+from .events import HANDLERS, on_basket_expired
 from .operations import Billing, expire_payments
 from .providers.pages import pages as provider_pages
 
@@ -47,6 +48,9 @@ class BillingRuntime(Runtime):
     def start_worker_threads(self, stop: threading.Event) -> list[threading.Thread]:
         # Built first: a wrong PAYMENT_PROVIDER stops the worker at start.
         providers = self.billing().providers
+        # A basket's expiry asks the provider before cancelling its payment (reconciliation).
+        self.handlers["reservations.basket.expired"] = partial(on_basket_expired,
+                                                               providers=providers)
         threads = super().start_worker_threads(stop)
         thread = threading.Thread(target=self.expiry_loop, args=(stop, providers),
                                   name=f"{self.name}-payment-expiry", daemon=True)

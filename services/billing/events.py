@@ -133,11 +133,18 @@ def on_attendance_recorded(session: Session, event: Event, data: dict[str, Any])
         row.recorded_at = recorded_at
 
 
-def on_basket_expired(session: Session, event: Event, data: dict[str, Any]) -> None:
+def on_basket_expired(session: Session, event: Event, data: dict[str, Any],
+                      providers: dict[str, Any] | None = None) -> None:
     payment = session.scalar(select(Payment).where(Payment.basket_id == data["basket_id"])
                              .with_for_update())
     if payment is None or payment.status not in ("created", "waiting"):
         return  # unknown, or already ended (a success is handled by reservations)
+    # Fix: the payment was cancelled without asking the provider, so a basket paid at the bank
+    # whose notification never arrived stayed cancelled for good (reconciliation only looks at
+    # pending payments): the family's money was lost. The provider is asked first; when it
+    # cannot be asked, the payment stays pending for the expiry loop's reconciliation.
+    if operations.reconcile(session, payment, providers) != "unknown":
+        return
     operations.mark_failed(session, payment, "cancelled",
                            "Panier expiré : le délai pour payer est dépassé")
 

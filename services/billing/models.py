@@ -219,6 +219,24 @@ class InvoicingRun(Base):
     finalised_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class RunDraft(Base):
+    """One household of a run's draft: its invoice-to-be (lines as shown to the agent) and its
+    anomalies. One row per household, written chunk by chunk, so that neither the draft nor the
+    finalisation ever holds a whole commune's month in memory."""
+
+    __tablename__ = "run_drafts"
+    # Finalisation numbers the invoices in this order (family name, then id).
+    __table_args__ = (Index("ix_run_drafts_run_name", "run_id", "family_name", "family_id"),)
+
+    run_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    family_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    family_name: Mapped[str] = mapped_column(String(200))
+    total: Mapped[Decimal] = mapped_column(Money)
+    line_count: Mapped[int] = mapped_column(Integer)  # 0: anomalies only, no invoice
+    lines: Mapped[list] = mapped_column(JSON, default=list)
+    anomalies: Mapped[list] = mapped_column(JSON, default=list)
+
+
 class Counter(Base):
     """The last number given, per commune, year and kind (``invoice``, ``credit_note``).
 
@@ -395,6 +413,19 @@ class PaymentCallback(Base):
     body: Mapped[str] = mapped_column(Text)
     headers: Mapped[dict] = mapped_column(JSON, default=dict)
     remote_addr: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class SimulatorDecision(Base):
+    """The payment simulator's own record of what its "bank" decided, written before the
+    notification is sent: what a real provider answers when asked about a payment, so that
+    reconciliation recovers a notification that never arrived."""
+
+    __tablename__ = "simulator_decisions"
+
+    payment_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)  # the signed notification, as sent (or not)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Allocation(Base):

@@ -21,6 +21,7 @@ import binascii
 import csv
 import io
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -61,6 +62,7 @@ from .models import (
     PaymentCallback,
     PaymentInvoice,
     RefundedBooking,
+    SimulatorDecision,
     Tariff,
     new_id,
 )
@@ -74,6 +76,7 @@ from .providers import (
     SimulatorProvider,
     load_providers,
 )
+from .providers.simulator import SIGNATURE_HEADER as SIMULATOR_SIGNATURE
 
 log = get_logger(__name__)
 
@@ -428,6 +431,41 @@ def apply_outcome(session: Session, payment: Payment, reported: str,
     return True
 
 
+# The session of the reconciliation under way: the simulator's record is read in it (SQLite
+# would block a second transaction while this one holds the payment's lock).
+_reconciling: ContextVar[Session | None] = ContextVar("billing_reconciling", default=None)
+
+
+def reconcile(session: Session, payment: Payment,
+              providers: dict[str, Provider] | None) -> str:
+    """Ask ``payment``'s provider (``payment`` locked, pending) what became of it and apply a
+    verified answer. Returns ``settled`` (paid or failed now), ``pending`` (still at the
+    provider), ``unknown`` (no answer we may use) or ``unreachable`` (asking failed)."""
+    provider = (providers or {}).get(payment.provider)
+    if provider is None:
+        return "unknown"
+    order = order_of(session, payment)
+    token = _reconciling.set(session)
+    try:
+        answer = provider.poll(order)
+    except Exception as exc:
+        log.warning("payment_poll_failed", payment_id=payment.id, error=str(exc))
+        return "unreachable"
+    finally:
+        _reconciling.reset(token)
+    if answer is None:
+        return "unknown"
+    problem = answer_problem(payment, provider, order, answer)
+    if problem is not None:
+        log.warning("security_event", kind="payment_poll_rejected",
+                    provider=payment.provider, reason=problem, payment_id=payment.id)
+        _audit_answer(session, payment, answer, f"reconciliation_{problem}")
+        return "unknown"
+    if apply_outcome(session, payment, answer.status, answer.provider_reference):
+        _audit_answer(session, payment, answer, "reconciliation_applied")
+    return "pending" if payment.status in domain.PENDING else "settled"
+
+
 def expire_payments(db: Database, older_than: timedelta, *, limit: int = 100,
                     providers: dict[str, Provider] | None = None) -> int:
     """Payments left created/waiting too long: asked once more of their provider
@@ -446,29 +484,12 @@ def expire_payments(db: Database, older_than: timedelta, *, limit: int = 100,
             query = query.with_for_update(skip_locked=True)
         payments = list(session.scalars(query))
         for payment in payments:
-            answer, problem = None, None
-            provider = (providers or {}).get(payment.provider)
-            if provider is not None:
-                order = order_of(session, payment)
-                try:
-                    answer = provider.poll(order)
-                except Exception as exc:  # the provider is down: expire as planned
-                    log.warning("payment_poll_failed", payment_id=payment.id, error=str(exc))
-                if answer is not None:
-                    problem = answer_problem(payment, provider, order, answer)
-            if answer is not None and problem is None:
-                if apply_outcome(session, payment, answer.status, answer.provider_reference):
-                    _audit_answer(session, payment, answer, "reconciliation_applied")
-                if payment.status in domain.PENDING:
-                    payment.updated_at = now()  # still at the provider: asked again later
-                else:
-                    changed += 1
+            outcome = reconcile(session, payment, providers)
+            if outcome == "pending":
+                payment.updated_at = now()  # still at the provider: asked again later
                 continue
-            if answer is not None:
-                log.warning("security_event", kind="payment_poll_rejected",
-                            provider=payment.provider, reason=problem, payment_id=payment.id)
-                _audit_answer(session, payment, answer, f"reconciliation_{problem}")
-            mark_failed(session, payment, "expired")
+            if outcome != "settled":  # no usable answer, or the provider is down
+                mark_failed(session, payment, "expired")
             changed += 1
         return changed
 
@@ -596,7 +617,11 @@ class Billing:
 
     @classmethod
     def of(cls, db: Database, settings: Settings) -> Billing:
-        return cls(db, settings, load_providers(settings))
+        billing = cls(db, settings, load_providers(settings))
+        simulator = billing.providers.get("simulator")
+        if isinstance(simulator, SimulatorProvider):
+            simulator.decisions = billing.simulator_decision
+        return billing
 
     @property
     def provider_name(self) -> str | None:
@@ -1439,9 +1464,15 @@ class Billing:
                     "references": numbers, "return_url": payment.return_url,
                     "token": simulator.form_token(payment.id)}
 
-    def simulator_submit(self, payment_id: str, token: str, action: str) -> str:
+    def simulator_submit(self, payment_id: str, token: str, action: str,
+                         deliver: bool = True) -> str:
         """The simulated bank's answer, sent as a signed notification through the same path
-        as a real provider's; returns where to send the browser."""
+        as a real provider's; returns where to send the browser.
+
+        Like a bank, the simulator first records what was decided (once: a second click, or a
+        retry after an error, sends the first decision again), then notifies. A notification
+        lost on the way (``deliver=False`` drops it on purpose, for fault tests; or billing
+        failing while handling it) is recovered by reconciliation, which asks ``poll``."""
         simulator = self.simulator()
         if not simulator.check_form_token(payment_id, token):
             log.warning("security_event", kind="simulator_form_rejected", payment_id=payment_id)
@@ -1454,9 +1485,40 @@ class Billing:
             if payment is None:
                 raise Problem(404, "Ce paiement n'existe pas.")
             amount, return_url = payment.amount, payment.return_url
-        body, headers = simulator.notification(payment_id, amount, reported)
-        self.handle_notification("simulator", body, headers, "simulator")
+        body, _ = simulator.notification(payment_id, amount, reported)
+        body = self._simulator_decide(payment_id, body)
+        if deliver:
+            headers = {SIMULATOR_SIGNATURE: simulator.sign(body),
+                       "Content-Type": "application/json"}
+            self.handle_notification("simulator", body, headers, "simulator")
+            with self.db.transaction() as session:
+                decision = session.get(SimulatorDecision, payment_id)
+                decision.delivered = True
+        else:
+            log.warning("simulator_notification_dropped", payment_id=payment_id)
         return return_url or self.public_url + "/"
+
+    def _simulator_decide(self, payment_id: str, body: bytes) -> bytes:
+        """Record the simulated bank's decision unless one exists; the one that stands."""
+        try:
+            with self.db.transaction() as session:
+                decision = session.get(SimulatorDecision, payment_id)
+                if decision is None:
+                    session.add(SimulatorDecision(payment_id=payment_id, body=body.decode()))
+                    return body
+                return decision.body.encode()
+        except IntegrityError:  # a concurrent click recorded it first
+            return self.simulator_decision(payment_id) or body
+
+    def simulator_decision(self, payment_id: str) -> bytes | None:
+        """The simulated bank's recorded decision (its answer to ``poll``)."""
+        current = _reconciling.get()
+        if current is not None:
+            decision = current.get(SimulatorDecision, payment_id)
+            return decision.body.encode() if decision is not None else None
+        with self.db.sessions() as session:
+            decision = session.get(SimulatorDecision, payment_id)
+            return decision.body.encode() if decision is not None else None
 
     # checkouts (reservations) ---------------------------------------------------------------------
     def checkout(self, key: str, payload: dict[str, Any]) -> tuple[dict[str, Any], int]:

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -28,6 +29,10 @@ class SimulatorProvider:
     def __init__(self, key: bytes, public_url: str):
         self.key = key
         self.public_url = public_url.rstrip("/")
+        # Where the simulated bank keeps what it decided (billing gives it a lookup into its
+        # database: the provider itself knows none): payment id -> the signed notification
+        # body, or None. Without it, ``poll`` has nothing to tell.
+        self.decisions: Callable[[str], bytes | None] | None = None
 
     def start(self, order: PaymentOrder) -> Redirect:
         return Redirect(self.resume(order))
@@ -80,7 +85,13 @@ class SimulatorProvider:
         return None  # one key for every commune
 
     def poll(self, order: PaymentOrder) -> Notification | None:
-        return None  # the simulator always notifies
+        """What the simulated bank decided for this payment, as a real provider answers when
+        asked: a notification that never arrived (dropped, or billing down when it was sent)
+        is recovered by reconciliation. None: the parent never decided."""
+        body = self.decisions(order.payment_id) if self.decisions is not None else None
+        if body is None:
+            return None
+        return self.parse(body, {SIGNATURE_HEADER: self.sign(body)})
 
 
 def simulator_key(settings: Settings) -> bytes:
