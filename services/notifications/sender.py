@@ -60,9 +60,9 @@ LEASE = timedelta(minutes=10)
 BATCH_SIZE = 20
 
 
-def backoff(attempts: int) -> timedelta:
+def backoff(attempts: int, delays: tuple[float, ...] = BACKOFF) -> timedelta:
     """The delay before the next attempt, after ``attempts`` failed ones (>= 1)."""
-    return timedelta(seconds=BACKOFF[min(max(attempts, 1), len(BACKOFF)) - 1])
+    return timedelta(seconds=delays[min(max(attempts, 1), len(delays)) - 1])
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -313,6 +313,8 @@ class Sender:
         lease: timedelta = LEASE,
         give_up_after: timedelta = GIVE_UP_AFTER,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        retry_delays: tuple[float, ...] = BACKOFF,
+        send_timeout: float | None = None,
     ):
         self.db = db
         self.transport = transport
@@ -322,6 +324,11 @@ class Sender:
         self.lease = lease
         self.give_up_after = give_up_after
         self.clock = clock
+        self.retry_delays = retry_delays
+        # With the transport's timeout known, each message of a batch is leased only until it
+        # can have been tried (its rank × the timeout, plus a margin): a worker killed while
+        # sending leaves its messages to another sender within a minute, not ``lease`` later.
+        self.send_timeout = send_timeout
         self.wakeup = MESSAGES_RECORDED
 
     # composing ---------------------------------------------------------------------------
@@ -364,13 +371,20 @@ class Sender:
         # Not db.transaction(): its commit hooks would wake this very loop up again.
         with self.db.sessions() as session, session.begin():
             messages = list(session.scalars(self.due_query(now, self.batch_size)))
-            if messages:
+            if messages and self.send_timeout is None:
                 session.execute(
                     update(Message)
                     .where(Message.id.in_([m.id for m in messages]))
                     .values(next_attempt_at=now + self.lease)
                     .execution_options(synchronize_session=False)
                 )
+            elif messages:
+                for rank, message in enumerate(messages, start=1):
+                    lease = min(self.lease, timedelta(seconds=rank * self.send_timeout + 30))
+                    session.execute(
+                        update(Message).where(Message.id == message.id)
+                        .values(next_attempt_at=now + lease)
+                        .execution_options(synchronize_session=False))
             for message in messages:
                 session.expunge(message)
         return messages
@@ -404,7 +418,7 @@ class Sender:
             self._failed(message, f"abandon après {attempts} tentatives en {hours} h : {reason}",
                          now)
             return
-        retry_at = now + backoff(attempts)
+        retry_at = now + backoff(attempts, self.retry_delays)
         self._record(message, next_attempt_at=retry_at, last_error=reason[:2000])
         log.warning("notification_deferred", message_id=message.id, kind=message.kind,
                     attempts=attempts, retry_at=retry_at.isoformat(), error=reason)
@@ -469,5 +483,23 @@ class Sender:
                 self.wakeup.clear()
 
 
+def retry_delays_of(settings: Settings) -> tuple[float, ...]:
+    """``SMTP_RETRY_DELAYS``: seconds between attempts, the last one repeating (BACKOFF)."""
+    raw = (settings.extra.get("SMTP_RETRY_DELAYS") or "").strip()
+    if not raw:
+        return BACKOFF
+    try:
+        delays = tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        delays = ()
+    if not delays or any(d <= 0 for d in delays):
+        raise ConfigError(["SMTP_RETRY_DELAYS doit être une liste de secondes positives "
+                           "séparées par des virgules (10,30,120)"])
+    return delays
+
+
 def sender_from_settings(db: Database, settings: Settings) -> Sender:
-    return Sender(db, transport_from_settings(settings), mail_from=mail_from_of(settings))
+    transport = transport_from_settings(settings)
+    timeout = transport.config.timeout if isinstance(transport, SmtpTransport) else None
+    return Sender(db, transport, mail_from=mail_from_of(settings),
+                  retry_delays=retry_delays_of(settings), send_timeout=timeout)
