@@ -91,6 +91,15 @@ def forwardable_pairs(headers, drop: frozenset[str] = frozenset()) -> list[tuple
 def body_chunks(response: requests.Response, size: int = 64 * 1024) -> Iterator[bytes]:
     """The upstream body as it arrives (PDFs, downloads), released when done."""
     try:
+        # Fix: requests reads the whole body of a redirect itself, even with
+        # allow_redirects=False (to free the connection for a next hop it will not make), so
+        # the raw stream was empty and every 302/303 went out with its Content-Length and no
+        # body: clients waited for the promised bytes until keep-alive closed the connection
+        # (5 s after each payment in the simulator, each login of the portal).
+        if response._content_consumed:
+            if response.content:
+                yield response.content
+            return
         yield from response.raw.stream(size, decode_content=False)
     finally:
         response.close()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, redirect, request
 
 from gateway import SERVICES
 from gateway.app import create_app
@@ -115,7 +115,7 @@ class FakeUpstream:
         handler = {"_slow": self._slow, "_download": self._download,
                    "_download_chunked": self._download_chunked, "_hop": self._hop,
                    "_rid": self._request_id, "_held": self._held,
-                   "_two_cookies": self._two_cookies}.get(ending)
+                   "_two_cookies": self._two_cookies, "_redirect": self._redirect}.get(ending)
         response = handler() if handler else jsonify(upstream=self.name, path=request.path)
         response.headers["Server"] = UPSTREAM_SERVER
         response.headers["Date"] = UPSTREAM_DATE
@@ -158,6 +158,10 @@ class FakeUpstream:
         response.headers["Upgrade"] = "h2c"
         response.headers["X-End-To-End"] = "kept"
         return response
+
+    def _redirect(self):
+        # As Flask's redirect(): a small HTML body with its Content-Length.
+        return redirect("/elsewhere", code=303)
 
     def _two_cookies(self):
         response = jsonify(upstream=self.name)

@@ -109,3 +109,12 @@ def test_downloads_are_streamed_not_buffered(gateway, upstreams):
     # ...and the upstream was released by us, not by its own time limit.
     assert upstream.streamed_before_release is True
     assert first + rest == pattern(2 * MiB)
+
+
+def test_a_redirect_arrives_with_the_body_its_length_announces(gateway, upstreams):
+    """requests reads a redirect's body itself: the gateway must still send it on."""
+    response = requests.post(gateway.url + "/payments/simulator/p-1/_redirect",
+                             allow_redirects=False, timeout=10)
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/elsewhere")
+    assert len(response.content) == int(response.headers["Content-Length"]) > 0
