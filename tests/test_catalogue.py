@@ -37,7 +37,9 @@ DESIGN_TYPES = [
     "requests.request.status_changed",
 ]
 # Additions made since, documented in the catalogue module.
-ADDED_TYPES = ["accounts.commune.updated"]
+ADDED_TYPES = ["accounts.commune.updated", "accounts.household.erased",
+               "reservations.access.recorded", "billing.access.recorded",
+               "requests.access.recorded"]
 
 # Required fields of each type (version 1). Making a field required, or dropping one, is a
 # breaking change: it needs a version 2, not an edit of this list.
@@ -63,6 +65,9 @@ REQUIRED = {
     },
     "accounts.membership.created": {"family_id", "commune_id", "family_code"},
     "accounts.password_reset.requested": {"email", "reset_url"},
+    "accounts.household.erased": {"family_id", "commune_ids", "version", "erased_at"},
+    **{f"{service}.access.recorded": {"account_id", "family_id", "action", "at"}
+       for service in ("reservations", "billing", "requests")},
     "reservations.booking.confirmed": {
         "booking_ids",
         "family_id",
@@ -181,7 +186,26 @@ SETTINGS = {
     "payment_config_ref": "payfip-jolieville",
 }
 
+_ACCESS = {
+    "account_id": "acc00000-0000-4000-8000-000000000009",
+    "email": "agent@jolieville.test",
+    "family_id": FAMILY,
+    "action": "invoices.list",
+    "object_id": None,
+    "at": "2026-10-05T08:30:00+00:00",
+}
+
 EXAMPLES: dict[str, dict] = {
+    "accounts.household.erased": {
+        "family_id": FAMILY,
+        "commune_ids": [COMMUNE, COMMUNE_2],
+        "version": 7,
+        "erased_at": "2026-11-02T09:00:00+00:00",
+        "request_id": "e0000000-0000-4000-8000-000000000001",
+    },
+    "reservations.access.recorded": dict(_ACCESS),
+    "billing.access.recorded": dict(_ACCESS),
+    "requests.access.recorded": dict(_ACCESS),
     "accounts.commune.created": {
         "commune_id": COMMUNE,
         "slug": "jolieville",

@@ -142,9 +142,13 @@ def list_families(query, slug: str):
 @communes.route("/<slug>/families/<family_id>")
 @communes.response(200, AgentFamilySchema)
 def get_family(slug: str, family_id: str):
-    """Un foyer de la commune (agent)."""
-    agent_of(slug, hide_from_members=True)
-    return ops().family_for_agent(slug, family_id)
+    """Un foyer de la commune (agent) ; la lecture est inscrite au journal des accès."""
+    principal = agent_of(slug, hide_from_members=True)
+    family = ops().family_for_agent(slug, family_id)
+    from .privacy_api import record_family_read  # the privacy module imports this one
+
+    record_family_read(principal, slug, family_id)
+    return family
 
 
 @communes.route("/<slug>/families/<family_id>", methods=["PATCH"])

@@ -10,10 +10,12 @@ from services.common.runtime import Runtime
 from . import NAME
 from .api import API_BLUEPRINTS, internal
 from .events import HANDLERS
+from .privacy_api import PRIVACY_BLUEPRINTS
 
 
 def build_runtime(**kwargs) -> Runtime:
-    return Runtime.build(NAME, HANDLERS, **kwargs)
+    # internal_calls: the household's archive and erasure checks call the other services.
+    return Runtime.build(NAME, HANDLERS, internal_calls=True, **kwargs)
 
 
 def create_app(runtime: Runtime | None = None) -> Flask:
@@ -21,7 +23,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     return create_service_app(
         NAME,
         runtime.settings,
-        api_blueprints=API_BLUEPRINTS,
+        api_blueprints=[*API_BLUEPRINTS, *PRIVACY_BLUEPRINTS],
         blueprints=[internal],
         db=runtime.db,
         keyset=runtime.keyset,

@@ -24,6 +24,7 @@ from services.common.events import Event
 
 from . import NAME
 from .models import Account, Child, Commune, Family, Guardian, Membership
+from .audit import on_access_recorded
 
 PUBLISHES = (
     "accounts.commune.created",
@@ -33,9 +34,15 @@ PUBLISHES = (
     "accounts.family.updated",
     "accounts.membership.created",
     "accounts.password_reset.requested",
+    "accounts.household.erased",  # issue 8: published by privacy.Privacy._erase
 )
 
-HANDLERS: dict[str, Handler] = {}
+# The audit log of agents' reads in the other services (issue 8): accounts keeps it for each
+# commune's data-protection officer.
+HANDLERS: dict[str, Handler] = {
+    f"{service}.access.recorded": on_access_recorded
+    for service in ("reservations", "billing", "requests")
+}
 
 
 def iso(moment: datetime | None) -> str | None:

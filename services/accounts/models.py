@@ -223,5 +223,49 @@ class News(Base):
     author_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
+class ErasureRequest(Base):
+    """A household's request to erase its data (GDPR art. 17), decided by each of its communes.
+
+    ``decisions``: ``{commune_id: {accepted, account_id, reason, at}}``. ``status``:
+    ``pending`` until every commune of the household accepted (then ``completed``: the
+    household is erased and ``accounts.household.erased`` published) or one refused
+    (``refused``, with its reason; the family may ask again).
+    """
+
+    __tablename__ = "erasure_requests"
+    __table_args__ = (Index("ix_erasure_requests_family", "family_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    family_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    commune_ids: Mapped[list] = mapped_column(JSON, default=list)
+    decisions: Mapped[dict] = mapped_column(JSON, default=dict)
+    refusal_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AuditEntry(Base):
+    """An agent's access to a household's data or documents (who, when, which household,
+    what, in which commune), for the commune's data-protection officer. Recorded by accounts
+    itself, or received from the other services' ``<service>.access.recorded`` events
+    (``event_id`` unique: a redelivered event adds nothing)."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_commune_at", "commune_id", "at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    event_id: Mapped[str | None] = mapped_column(String(36), nullable=True, unique=True)
+    commune_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    service: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    family_id: Mapped[str] = mapped_column(String(36), index=True)
+    action: Mapped[str] = mapped_column(String(60))
+    object_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 outbox, inbox = messaging_tables(Base.metadata)
 metadata = Base.metadata

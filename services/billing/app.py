@@ -17,6 +17,7 @@ from . import NAME
 from .api import API_BLUEPRINTS, BLUEPRINTS
 from .events import HANDLERS, on_basket_expired
 from .operations import Billing, expire_payments
+from .privacy import privacy_blueprint
 from .providers.pages import pages as provider_pages
 
 log = get_logger(__name__)
@@ -69,7 +70,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         NAME,
         runtime.settings,
         api_blueprints=API_BLUEPRINTS,
-        blueprints=[*BLUEPRINTS, provider_pages],
+        blueprints=[*BLUEPRINTS, provider_pages, privacy_blueprint()],
         db=runtime.db,
         keyset=runtime.keyset,
         service_tokens=runtime.service_tokens,

@@ -35,12 +35,14 @@ from services.common.tenancy import COMMUNE_HANDLERS
 from . import operations
 from .domain import ZERO, money
 from .models import Attendance, BookedDay, Payment, RefundedBooking
+from .privacy import on_household_erased
 
 PUBLISHES: tuple[str, ...] = (
     "billing.invoice.issued",
     "billing.payment.succeeded",
     "billing.payment.failed",
     "billing.credit_note.issued",
+    "billing.access.recorded",  # issue 8: agents' reads, for the audit log
 )
 
 
@@ -156,4 +158,5 @@ HANDLERS: dict[str, Handler] = {
     "reservations.booking.cancelled": on_booking_cancelled,
     "reservations.attendance.recorded": on_attendance_recorded,
     "reservations.basket.expired": on_basket_expired,
+    "accounts.household.erased": on_household_erased,  # issue 8
 }

@@ -1131,7 +1131,7 @@ class Billing:
     @staticmethod
     def _household_party(session: Session, family_id: str | None, fallback: str) -> pdf.Party:
         found = household_row(session, family_id)
-        if not found:
+        if not found or found["snapshot"].get("erased"):  # erased: the name as issued only
             return pdf.Party(fallback)
         address = found["snapshot"].get("address") or {}
         lines = [address.get("line1") or "", address.get("line2") or "",

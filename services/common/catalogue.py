@@ -395,6 +395,33 @@ class PasswordResetRequestedV1(EventSchema):
     expires_at = _AwareDateTime(load_default=None, allow_none=True)
 
 
+class HouseholdErasedV1(EventSchema):
+    """accounts.household.erased — ADDITION (issue 8, GDPR right to erasure): an agent of each
+    of the household's communes accepted its erasure request. Every service erases or
+    anonymises what it holds about ``family_id``, except what accounting must keep (billing's
+    invoices, payments and credit notes, with the payer's name only). ``version`` is the
+    household's final snapshot version: a late ``accounts.family.updated`` never revives it."""
+
+    family_id = Id()
+    commune_ids = Ids(min_length=0)
+    version = Version()
+    erased_at = _AwareDateTime(required=True)
+    request_id = OptId()
+
+
+class AccessRecordedV1(EventSchema):
+    """<service>.access.recorded — ADDITION (issue 8, audit log): an agent read a household's
+    data or documents in that service. Accounts keeps them for the commune's data-protection
+    officer. The commune is the envelope's ``commune_id``."""
+
+    account_id = Text()
+    email = OptText()
+    family_id = Id()
+    action = Text()
+    object_id = OptText()
+    at = _AwareDateTime(required=True)
+
+
 # --------------------------------------------------------------------------------------------
 # reservations
 # --------------------------------------------------------------------------------------------
@@ -616,6 +643,10 @@ SCHEMAS: dict[str, dict[int, type[marshmallow.Schema]]] = {
     "accounts.family.updated": {1: FamilyUpdatedV1},
     "accounts.membership.created": {1: MembershipCreatedV1},
     "accounts.password_reset.requested": {1: PasswordResetRequestedV1},
+    "accounts.household.erased": {1: HouseholdErasedV1},  # addition (issue 8)
+    "reservations.access.recorded": {1: AccessRecordedV1},  # addition (issue 8)
+    "billing.access.recorded": {1: AccessRecordedV1},  # addition (issue 8)
+    "requests.access.recorded": {1: AccessRecordedV1},  # addition (issue 8)
     "reservations.booking.confirmed": {1: BookingConfirmedV1},
     "reservations.basket.checked_out": {1: BasketCheckedOutV1},
     "reservations.basket.expired": {1: BasketExpiredV1},

@@ -97,6 +97,8 @@ def on_family_updated(session: Session, event: Event, data: dict[str, Any]) -> N
 
 def on_membership_created(session: Session, event: Event, data: dict[str, Any]) -> None:
     raw = event.data
+    if is_erased(session, raw["family_id"]):
+        return  # a late membership of an erased household
     _ensure_membership(session, raw["family_id"], raw["commune_id"], raw.get("family_code"))
 
 
@@ -108,6 +110,34 @@ def _ensure_membership(session: Session, family_id: str, commune_id: str,
     if exists is None:
         session.execute(HOUSEHOLD_COMMUNES.insert().values(
             family_id=family_id, commune_id=commune_id, family_code=family_code))
+
+
+ERASED_NAME = "Foyer supprimé"
+
+
+def forget(session: Session, family_id: str, version: int) -> None:
+    """The household was erased (``accounts.household.erased``): its children and communes
+    go, and its row stays as a tombstone without any personal data, at the final ``version``,
+    so that a late ``accounts.family.updated`` never brings the names back."""
+    tombstone = {"family_id": family_id, "family_name": ERASED_NAME, "guardians": [],
+                 "children": [], "address": None, "communes": [], "version": version,
+                 "erased": True}
+    session.execute(delete(CHILDREN).where(CHILDREN.c.family_id == family_id))
+    session.execute(delete(HOUSEHOLD_COMMUNES).where(HOUSEHOLD_COMMUNES.c.family_id == family_id))
+    current = session.execute(select(HOUSEHOLDS.c.version).where(
+        HOUSEHOLDS.c.family_id == family_id)).scalar()
+    values = {"family_name": ERASED_NAME, "snapshot": tombstone,
+              "version": max(version, current or 0)}
+    if current is None:
+        session.execute(HOUSEHOLDS.insert().values(family_id=family_id, **values))
+    else:
+        session.execute(HOUSEHOLDS.update().where(HOUSEHOLDS.c.family_id == family_id)
+                        .values(**values))
+
+
+def is_erased(session: Session, family_id: str) -> bool:
+    row = household(session, family_id)
+    return bool(row and (row["snapshot"] or {}).get("erased"))
 
 
 HOUSEHOLD_HANDLERS = {

@@ -15,6 +15,7 @@ from . import NAME
 from .api import API_BLUEPRINTS
 from .domain import NotifierConfig
 from .events import build_handlers
+from .privacy import privacy_blueprint
 from .sender import Sender, sender_from_settings
 
 
@@ -48,6 +49,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         NAME,
         runtime.settings,
         api_blueprints=API_BLUEPRINTS,
+        blueprints=[privacy_blueprint()],  # issue 8: export for accounts only
         db=runtime.db,
         keyset=runtime.keyset,
         service_tokens=runtime.service_tokens,

@@ -16,6 +16,7 @@ from services.common.events import Event
 from services.common.tenancy import COMMUNE_HANDLERS
 
 from .domain import KINDS, NotifierConfig, record
+from .privacy import on_household_erased
 
 PUBLISHES: tuple[str, ...] = ()
 
@@ -26,7 +27,8 @@ def build_handlers(config: NotifierConfig | None = None) -> dict[str, Handler]:
     def notify(session: Session, event: Event, data: dict[str, Any]) -> None:
         record(session, event, data, config or NotifierConfig.from_environ())
 
-    return {**COMMUNE_HANDLERS, **dict.fromkeys(KINDS, notify)}
+    return {**COMMUNE_HANDLERS, **dict.fromkeys(KINDS, notify),
+            "accounts.household.erased": on_household_erased}  # issue 8
 
 
 HANDLERS: dict[str, Handler] = build_handlers()

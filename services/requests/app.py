@@ -17,6 +17,7 @@ from .api import API_BLUEPRINTS, RequestsConfig
 from .domain import MB
 from .events import HANDLERS
 from .operations import Operations
+from .privacy import erased_handler, privacy_blueprint
 from .storage import DocumentStore, store_from_settings
 
 log = get_logger(__name__)
@@ -88,6 +89,7 @@ def build_runtime(**kwargs) -> RequestsRuntime:
     max_upload(settings)  # a wrong value stops the process at start
     runtime = RequestsRuntime.build(NAME, HANDLERS, settings=settings, **kwargs)
     runtime.store = store_from_settings(settings)
+    runtime.handlers["accounts.household.erased"] = erased_handler(runtime.store)
     return runtime
 
 
@@ -103,6 +105,7 @@ def create_app(runtime: RequestsRuntime | None = None) -> Flask:
         NAME,
         runtime.settings,
         api_blueprints=API_BLUEPRINTS,
+        blueprints=[privacy_blueprint()],  # issue 8: export for accounts only
         db=runtime.db,
         keyset=runtime.keyset,
         service_tokens=runtime.service_tokens,

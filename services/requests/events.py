@@ -25,15 +25,19 @@ from services.common.tenancy import COMMUNE_HANDLERS
 from . import NAME
 from .domain import effect_payload
 from .models import Request
+from .privacy import erased_handler
 
 PUBLISHES: tuple[str, ...] = (
     "requests.request.submitted",
     "requests.request.status_changed",
+    "requests.access.recorded",  # issue 8: agents' reads, for the audit log
 )
 
 HANDLERS: dict[str, Handler] = {
     **COMMUNE_HANDLERS,
     **HOUSEHOLD_HANDLERS,
+    # issue 8: rows only here; build_runtime binds the store, so files go at once too
+    "accounts.household.erased": erased_handler(None),
 }
 
 

@@ -17,6 +17,7 @@ from . import NAME
 from .api import API_BLUEPRINTS
 from .events import build_handlers, system_clock
 from .operations import Operations, ServiceBilling
+from .privacy import privacy_blueprint
 
 log = get_logger(__name__)
 
@@ -93,6 +94,8 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         NAME,
         runtime.settings,
         api_blueprints=API_BLUEPRINTS,
+        # issue 8: the household's export and erasure checks, for accounts only
+        blueprints=[privacy_blueprint(getattr(runtime, "now", system_clock))],
         db=runtime.db,
         keyset=runtime.keyset,
         service_tokens=runtime.service_tokens,

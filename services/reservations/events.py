@@ -45,6 +45,7 @@ PUBLISHES = (
     "reservations.basket.expired",
     "reservations.booking.cancelled",
     "reservations.attendance.recorded",
+    "reservations.access.recorded",  # issue 8: agents' reads, for the audit log
 )
 
 Clock = Callable[[], datetime]
@@ -349,12 +350,15 @@ def build_handlers(clock: Clock | None = None) -> dict[str, Handler]:
     def request_status_changed(session, event, data):
         on_request_status_changed(session, event, data, now())
 
+    from .privacy import erased_handler  # issue 8: the household's erasure
+
     return {
         **COMMUNE_HANDLERS,
         **HOUSEHOLD_HANDLERS,
         "billing.payment.succeeded": payment_succeeded,
         "billing.payment.failed": payment_failed,
         "requests.request.status_changed": request_status_changed,
+        "accounts.household.erased": erased_handler(now),
     }
 
 
