@@ -1,0 +1,185 @@
+"""The authorization matrix, generated from the routes of every service (see matrix.py).
+
+Run alone: ``.venv/bin/python -m pytest -q tests/security/test_authorization_matrix.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+
+import pytest
+
+from suite.registry import SERVICES
+from tests.security.matrix import ACTORS, CROSS, KINDS, ROUTES, Entry
+from tests.security.world import World, build, fresh, resolver
+
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+REFUSED = {401, 403, 404, 405}
+# Tables a refused call may write whatever the route: trails of who looked (GDPR audit logs),
+# the agents requests remembers from their tokens (for assignment).
+ALWAYS_MAY_WRITE = ("agents", "audit_entries", "access_log", "audit_log")
+
+
+def routes_of(app, service: str) -> list[str]:
+    """``"service METHOD rule"`` for every method of every rule of the app."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            found.append(f"{service} {method} {rule.rule}")
+    return sorted(found)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    saved = dict(os.environ)
+    built = build(tmp_path_factory.mktemp("authz"))
+    try:
+        yield built
+    finally:
+        built.suite.shutdown()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _service_routes(world: World) -> list[str]:
+    return [key for name in SERVICES for key in routes_of(world.app(name), name)]
+
+
+def test_every_route_is_decided(world):
+    """A route without an entry fails here, by name: decide who may call it in matrix.py."""
+    routes = _service_routes(world)
+    missing = [key for key in routes if key not in ROUTES]
+    assert not missing, ("routes sans décision d'autorisation dans tests/security/matrix.py :\n"
+                         + "\n".join(missing))
+    stale = sorted(set(ROUTES) - set(routes))
+    assert not stale, "entrées pour des routes qui n'existent plus :\n" + "\n".join(stale)
+
+
+def test_matrix_size(world):
+    routes = _service_routes(world)
+    cross = sum(len(ROUTES[key].variants()) for key in routes)
+    cells = len(routes) * len(ACTORS)
+    print(f"\nmatrice d'autorisation : {len(routes)} routes × {len(ACTORS)} acteurs = {cells} "
+          f"cas, plus {cross} cas objet / commune (autre foyer, autre commune)")
+    assert len(routes) >= 150
+
+
+# --- running one call -------------------------------------------------------------------------
+
+def _path(rule: str, entry: Entry, ref) -> str:
+    def fill(match: re.Match) -> str:
+        name = match.group(2)
+        value = entry.path[name]
+        if value in KINDS:
+            return str(ref(value))
+        return value  # a literal (a token, a year, a file name)
+
+    return re.sub(r"<(?:([a-z]+):)?([a-z_]+)>", fill, rule)
+
+
+def call(world: World, key: str, entry: Entry, actor: str, ref):
+    service, method, rule = key.split(" ", 2)
+    kwargs = {}
+    if entry.query is not None:
+        kwargs["query_string"] = entry.query(ref)
+    if entry.body is not None:
+        kwargs["json"] = entry.body(ref)
+    elif entry.form is not None:
+        data = {k: (io.BytesIO(v[0]), *v[1:]) if isinstance(v, tuple) else v
+                for k, v in entry.form(ref).items()}
+        kwargs.update(data=data, content_type="multipart/form-data")
+    return world.call(service, method, _path(rule, entry, ref), actor, **kwargs)
+
+
+def matches(expected, status: int) -> bool:
+    if expected == "ok":
+        return 200 <= status < 300
+    if expected == "pass":
+        return status not in REFUSED and status < 500
+    if isinstance(expected, set):
+        return status in expected
+    return status == expected
+
+
+def run_cell(world: World, key: str, entry: Entry, actor: str, expected, ref) -> str | None:
+    """Make the call; returns what went wrong, or None."""
+    service, method, _ = key.split(" ", 2)
+    check_unchanged = method in MUTATING and not (expected in ("ok", "pass") or (
+        isinstance(expected, int) and expected < 400))
+    ignore = (*ALWAYS_MAY_WRITE, *entry.may_write)
+    before = world.fingerprint(service, ignore) if check_unchanged else None
+    answer = call(world, key, entry, actor, ref)
+    body = answer.get_data()[:300].decode(errors="replace")
+    if not matches(expected, answer.status_code):
+        return f"{actor}: attendu {expected}, obtenu {answer.status_code} {body}"
+    if check_unchanged and world.fingerprint(service, ignore) != before:
+        return f"{actor}: refusé ({answer.status_code}) mais la base de {service} a changé"
+    return None
+
+
+def _refused_first(entry: Entry) -> list[str]:
+    # Refused callers first: an allowed call may change the state the others are checked on.
+    allowed = [a for a in ACTORS if entry.expect[a] in ("ok", "pass")
+               or (isinstance(entry.expect[a], int) and entry.expect[a] < 400)]
+    return [a for a in ACTORS if a not in allowed] + allowed
+
+
+@pytest.mark.parametrize("key", sorted(ROUTES))
+def test_who_may_call(world, key):
+    """Each actor gets the outcome the table declares, and a refused call changes nothing."""
+    entry = ROUTES[key]
+    if key not in _service_routes(world):
+        pytest.skip("route absente de cette version")
+    problems = []
+    first_allowed = True
+    for actor in _refused_first(entry):
+        expected = entry.expect[actor]
+        allowed = expected in ("ok", "pass") or (isinstance(expected, int) and expected < 400)
+        if allowed and entry.renew and not first_allowed:
+            fresh(world, entry.renew)
+        first_allowed = first_allowed and not allowed
+        problem = run_cell(world, key, entry, actor, expected, resolver(world, actor))
+        if problem:
+            problems.append(problem)
+    assert not problems, f"{key}\n" + "\n".join(problems)
+
+
+def _cross_expected(entry: Entry, variant: str):
+    if variant in entry.cross:
+        return entry.cross[variant]
+    actor = CROSS[variant]["actor"]
+    own = entry.expect[actor]
+    if own in (401, 403, 405):
+        return own  # refused anyway, whatever the ids
+    if CROSS[variant]["slug"] == "Y":
+        return 403  # an agent of X in commune Y
+    return 404 if actor.startswith("parent") else {403, 404}
+
+
+def _cross_cases() -> list[tuple[str, str]]:
+    return [(key, variant) for key, entry in sorted(ROUTES.items())
+            for variant in entry.variants()]
+
+
+@pytest.mark.parametrize(("key", "variant"), _cross_cases())
+def test_other_households_and_communes_objects(world, key, variant):
+    """Parent A naming household B's objects gets 404 (as for an id that does not exist); agent
+    X naming commune Y's objects, or Y's slug, gets 403 or 404; nothing changes."""
+    entry = ROUTES[key]
+    if key not in _service_routes(world):
+        pytest.skip("route absente de cette version")
+    spec = CROSS[variant]
+    expected = _cross_expected(entry, variant)
+    service, method, _ = key.split(" ", 2)
+    ref = resolver(world, spec["actor"], spec["household"], spec["commune"], spec["slug"])
+    # Refused is refused: compare the whole database, whatever the method.
+    before = world.fingerprint(service, (*ALWAYS_MAY_WRITE, *entry.may_write))
+    answer = call(world, key, entry, spec["actor"], ref)
+    assert matches(expected, answer.status_code), (
+        f"{key} [{variant}] : attendu {expected}, obtenu {answer.status_code} "
+        f"{answer.get_data()[:300].decode(errors='replace')}")
+    if method in MUTATING or answer.status_code in REFUSED:
+        assert world.fingerprint(service, (*ALWAYS_MAY_WRITE, *entry.may_write)) == before, (
+            f"{key} [{variant}] : refusé mais la base de {service} a changé")
