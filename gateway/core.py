@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from flask import request
@@ -12,13 +12,37 @@ from services.common.config import Settings
 from services.common.errors import Problem
 
 from .accounts_client import AccountsClient
-from .sessions import COOKIE, SessionStore
+from .sessions import COOKIE, NOT_REQUIRED, PENDING, SessionStore
 from .upstreams import Upstreams
 
 # Sent by accounts on a response that changes who the caller is; consumed here, never
 # forwarded to the client (docs/contract.md).
 PRINCIPAL_CHANGED = "X-Portail-Principal-Changed"
 END_OTHER_SESSIONS = "X-Portail-End-Other-Sessions"
+
+
+def needs_second_factor(principal: Principal) -> bool:
+    """Agents and platform admins reach back-office data: they log in with a second factor."""
+    return principal.platform_admin or principal.is_agent()
+
+
+def without_back_office(principal: Principal) -> Principal:
+    """The principal with no agent role and no admin right: what a session waiting for its
+    second factor may show the services (identity still comes from the token only)."""
+    communes = {}
+    for slug, info in principal.communes.items():
+        roles = [role for role in info.get("roles", []) if not role.startswith("agent")]
+        if roles:
+            communes[slug] = {**info, "roles": roles}
+    return replace(principal, platform_admin=False, communes=communes)
+
+
+def effective(principal: Principal, second_factor: str | None) -> Principal:
+    # NOT_REQUIRED with agent roles: roles granted after the login; they wait for a new login.
+    if second_factor == PENDING or (second_factor == NOT_REQUIRED
+                                    and needs_second_factor(principal)):
+        return without_back_office(principal)
+    return principal
 
 
 @dataclass
@@ -49,10 +73,10 @@ class Gateway:
         found = self.sessions.find(token)
         if found is None:
             raise Problem(401, "Votre session a expiré : veuillez vous reconnecter.")
-        principal, age = found
-        if age >= self.principal_ttl:
+        principal = found.principal
+        if found.age >= self.principal_ttl:
             principal = self.refresh(token, principal.account_id)
-        return principal
+        return effective(principal, found.second_factor)
 
     def refresh(self, token: str, account_id: str) -> Principal:
         principal = self.accounts.principal(account_id)

@@ -42,6 +42,22 @@ def _login_key() -> str:
     return f"login:{str(email).strip().lower()[:254]}" if email else "login:-"
 
 
+def _second_factor_key() -> str:
+    """The account whose code is tried: a new login (a new session) does not reset the count."""
+    from flask import current_app
+
+    gw = current_app.extensions["gateway"]
+    token = gw.token_from_request()
+    found = gw.sessions.find(token) if token else None
+    account = found.principal.account_id if found else hashlib.sha256(
+        str(token).encode()).hexdigest()
+    return f"second-factor:{account}"
+
+
+def _failed(response) -> bool:
+    return response.status_code >= 400
+
+
 def _not_sensitive() -> bool:
     return (request.method, request.path) not in SENSITIVE
 
@@ -55,6 +71,17 @@ def install(app: Flask, storage_uri: str) -> Limiter:
     login = limiter.limit("20 per minute", key_func=get_remote_address)(login)
     login = limiter.limit("10 per 15 minutes", key_func=_login_key)(login)
     app.view_functions["auth.login"] = login
+
+    # Codes of the second factor: only wrong ones count, so an agent who logs in often is
+    # never stopped; 5 wrong codes in 15 minutes per account (on top of accounts' own lock
+    # after 10 in a row), 20 per minute per address.
+    for view in ("auth.second_factor", "auth.confirm_enrolment"):
+        guarded = app.view_functions[view]
+        guarded = limiter.limit("20 per minute", key_func=get_remote_address,
+                                scope="second-factor-address")(guarded)
+        guarded = limiter.limit("5 per 15 minutes", key_func=_second_factor_key,
+                                deduct_when=_failed, scope="second-factor-account")(guarded)
+        app.view_functions[view] = guarded
 
     api = app.view_functions["proxy.api"]
     api = limiter.limit("30 per minute", key_func=get_remote_address,

@@ -25,6 +25,10 @@ class Session(Base):
     refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
                                                           nullable=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # "pending" (password checked, the second factor not yet: no agent or admin rights),
+    # "verified", "not_required" (opened for an account without one); NULL for sessions
+    # opened directly in the store (tests, tools), taken as they are.
+    second_factor: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 metadata = Base.metadata

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import delete
 
@@ -32,6 +33,20 @@ class SessionPolicy:
     absolute: timedelta = timedelta(hours=12)
     # Writing last_seen on every call would make every page view a database write.
     touch_every: timedelta = timedelta(seconds=60)
+    # A session waiting for its second factor: long enough to open the app and type a code.
+    pending: timedelta = timedelta(minutes=10)
+
+
+# Second factor states of a session (models.Session.second_factor).
+PENDING = "pending"
+VERIFIED = "verified"
+NOT_REQUIRED = "not_required"
+
+
+class Found(NamedTuple):
+    principal: Principal
+    age: timedelta  # how old the principal is
+    second_factor: str | None
 
 
 class SessionStore:
@@ -39,18 +54,29 @@ class SessionStore:
         self.db = db
         self.policy = policy or SessionPolicy()
 
-    def open(self, principal: Principal) -> str:
-        """A new session (always a new id: no fixation); returns the token to give out."""
+    def open(self, principal: Principal, *, second_factor: str | None = None) -> str:
+        """A new session (always a new id: no fixation); returns the token to give out.
+
+        A ``pending`` session lives ``policy.pending`` only: the time to type the code.
+        """
         token = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
+        lifetime = self.policy.pending if second_factor == PENDING else self.policy.absolute
         with self.db.transaction() as s:
             s.add(Session(token_hash=_hash(token), account_id=principal.account_id,
                           principal=principal.claims(), created_at=now, last_seen_at=now,
-                          refreshed_at=now, expires_at=now + self.policy.absolute))
+                          refreshed_at=now, expires_at=now + lifetime,
+                          second_factor=second_factor))
         return token
 
-    def find(self, token: str) -> tuple[Principal, timedelta] | None:
-        """The live session's principal and how old that principal is; None when dead."""
+    def lifetime(self, second_factor: str | None) -> int:
+        """Seconds a new session of that state lives (the ``expires_in`` of /auth answers)."""
+        chosen = self.policy.pending if second_factor == PENDING else self.policy.absolute
+        return int(chosen.total_seconds())
+
+    def find(self, token: str) -> Found | None:
+        """The live session's principal, how old that principal is, its second factor state;
+        None when dead."""
         now = datetime.now(UTC)
         with self.db.sessions() as s:
             row = s.get(Session, _hash(token))
@@ -61,12 +87,13 @@ class SessionStore:
                 return None
             principal = Principal.from_claims(row.principal)
             age = now - _aware(row.refreshed_at or row.created_at)
+            state = row.second_factor
         if now - last_seen >= self.policy.touch_every:
             with self.db.transaction() as s:
                 row = s.get(Session, _hash(token))
                 if row is not None:
                     row.last_seen_at = now
-        return principal, age
+        return Found(principal, age, state)
 
     def principal(self, token: str) -> Principal | None:
         found = self.find(token)

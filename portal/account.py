@@ -78,8 +78,11 @@ def current_account() -> Account | None:
     if request.cookies.get(SESSION_COOKIE):
         try:
             response = gateway().get("/auth/me")
-            if response.status_code == 200:
-                account = _parse(json_body(response))
+            body = json_body(response) if response.status_code == 200 else None
+            # A session waiting for its second factor is nobody yet, for the pages.
+            if body is not None and not (isinstance(body, dict)
+                                         and body.get("second_factor") == "pending"):
+                account = _parse(body)
         except GatewayError as exc:
             g._account = exc  # ask once per request, even when it fails
             raise

@@ -27,6 +27,7 @@ from .requests_pages import requests_pages
 from .reservations_agent import reservations_agent
 from .reservations_pages import reservations
 from .reservations_setup import reservations_setup
+from .second_factor import second_factor
 from .security import install_security_headers
 from .views import pages
 
@@ -36,8 +37,9 @@ DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings("portal", needs_database=False, needs_bus=False)
     # Outside dev the mailbox routes are simply not there, so they answer 404.
-    blueprints = [pages, access, profile, agent, invoices, billing_agent, requests_pages,
-                  requests_agent, reservations, reservations_agent, reservations_setup]
+    blueprints = [pages, access, second_factor, profile, agent, invoices, billing_agent,
+                  requests_pages, requests_agent, reservations, reservations_agent,
+                  reservations_setup]
     if settings.dev:
         blueprints.append(devmail)
     app = create_service_app("portal", settings, blueprints=blueprints)

@@ -32,6 +32,7 @@ from .client import (
     session_set_cookies,
 )
 from .forms import LoginForm
+from .second_factor import next_step
 from .security import safe_target
 
 log = get_logger(__name__)
@@ -96,7 +97,9 @@ def login():
         if cookies:
             # A fresh CSRF session for the new identity, so a token seen before login is void.
             session.clear()
-            response = redirect(target or url_for("pages.home"), 303)
+            # Agents and admins: the session waits for the second factor (its own pages).
+            after = _second_factor_step(answer, target)
+            response = redirect(after or target or url_for("pages.home"), 303)
             for line in cookies:
                 response.headers.add("Set-Cookie", line)
             return response
@@ -156,10 +159,18 @@ def open_session(email: str, password: str, target: str) -> Response | None:
         log.info("session_not_opened", status=answer.status_code)
         return None
     session.clear()  # a fresh CSRF session for the new identity
-    response = redirect(target, 303)
+    response = redirect(_second_factor_step(answer, target) or target, 303)
     for line in cookies:
         response.headers.add("Set-Cookie", line)
     return response
+
+
+def _second_factor_step(answer, target: str | None) -> str | None:
+    try:
+        body = answer.json()
+    except ValueError:
+        return None
+    return next_step(body, safe_target(target)) if isinstance(body, dict) else None
 
 
 def _retry_after(value: str | None) -> int:

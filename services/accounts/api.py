@@ -6,7 +6,7 @@ gateway's token: a parent's household is the one in the token, an agent acts in 
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from flask_smorest import Blueprint as ApiBlueprint
 
 from services.common.app import current_context
@@ -26,6 +26,7 @@ from .schemas import (
     ActivationInfoSchema,
     AgentFamilyPatchSchema,
     AgentFamilySchema,
+    CodeSchema,
     CommuneCreateSchema,
     CommunePatchSchema,
     CommuneSchema,
@@ -51,6 +52,7 @@ from .schemas import (
     TokenPasswordSchema,
     TokenSchema,
 )
+from .second_factor import WRONG_CODE, WRONG_RECOVERY, SecondFactors
 
 # Headers for the gateway (docs/contract.md), never forwarded to the client.
 PRINCIPAL_CHANGED = {"X-Portail-Principal-Changed": "1"}
@@ -323,3 +325,43 @@ def authenticate():
 def principal(account_id: str):
     _require_gateway()
     return jsonify(ops().principal(account_id))
+
+
+# The second factor of agents and admins (docs/contract.md, "Second factor"): the gateway
+# asks, for the account of a session waiting for it; never routed from outside.
+def second_factors() -> SecondFactors:
+    return SecondFactors(current_context().db, current_app.extensions["totp_box"])
+
+
+def _code() -> str:
+    return parse_json(CodeSchema())["code"]
+
+
+def _checked(result: dict, wrong: str):
+    if not result.pop("ok"):
+        raise Problem(401, wrong)
+    return jsonify(result)
+
+
+@internal.post("/second-factor/<account_id>/enrolment")
+def start_enrolment(account_id: str):
+    _require_gateway()
+    return jsonify(second_factors().start_enrolment(account_id))
+
+
+@internal.post("/second-factor/<account_id>/enrolment/confirm")
+def confirm_enrolment(account_id: str):
+    _require_gateway()
+    return _checked(second_factors().confirm_enrolment(account_id, _code()), WRONG_CODE)
+
+
+@internal.post("/second-factor/<account_id>/verify")
+def verify_second_factor(account_id: str):
+    _require_gateway()
+    return _checked(second_factors().verify(account_id, _code()), WRONG_CODE)
+
+
+@internal.post("/second-factor/<account_id>/recover")
+def recover_second_factor(account_id: str):
+    _require_gateway()
+    return _checked(second_factors().recover(account_id, _code()), WRONG_RECOVERY)

@@ -11,6 +11,7 @@ from . import NAME
 from .api import API_BLUEPRINTS, internal
 from .events import HANDLERS
 from .privacy_api import PRIVACY_BLUEPRINTS
+from .totp import SecretBox
 
 
 def build_runtime(**kwargs) -> Runtime:
@@ -20,7 +21,9 @@ def build_runtime(**kwargs) -> Runtime:
 
 def create_app(runtime: Runtime | None = None) -> Flask:
     runtime = runtime or build_runtime()
-    return create_service_app(
+    # Built now so that production without TOTP_ENCRYPTION_KEY stops at start, not at login.
+    box = SecretBox.of(runtime.settings)
+    app = create_service_app(
         NAME,
         runtime.settings,
         api_blueprints=[*API_BLUEPRINTS, *PRIVACY_BLUEPRINTS],
@@ -31,3 +34,5 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         description="Identité, communes, foyers, agents, adhésions et actualités.",
         ready_checks=[runtime.broker_check],
     )
+    app.extensions["totp_box"] = box
+    return app

@@ -209,6 +209,36 @@ class Token(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class SecondFactor(Base):
+    """An agent's or admin's TOTP secret (``totp``): encrypted, confirmed by a first code.
+
+    ``last_step`` is the last 30-second step accepted: a code is only accepted for a later
+    step, so none works twice. ``failures`` counts consecutive wrong codes (lock at 10).
+    """
+
+    __tablename__ = "second_factors"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16))
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RecoveryCode(Base):
+    """A single-use recovery code of the second factor; only its SHA-256."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class News(Base):
     """An actualité of a commune, written by an agent, shown on the portal's home page."""
 

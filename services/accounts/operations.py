@@ -36,7 +36,7 @@ from services.common.config import Settings
 from services.common.db import Database
 from services.common.errors import Problem, problem
 
-from . import domain, events
+from . import domain, events, second_factor
 from .models import Account, AgentRole, Child, Commune, Family, Guardian, Membership, News, Token
 
 EMAIL_TAKEN = "Un compte existe déjà avec cette adresse e-mail."
@@ -708,7 +708,10 @@ class Operations:
                 raise Problem(401, "Adresse e-mail ou mot de passe incorrect.")
             if domain.needs_rehash(account.password_hash):
                 account.password_hash = domain.hash_password(password)
-            return principal_claims(session, account)
+            # The gateway asks agents and admins for their second factor before it grants
+            # their roles (docs/contract.md, "Second factor").
+            return {**principal_claims(session, account),
+                    "second_factor": second_factor.state(session, account)}
 
     def principal(self, account_id: str) -> dict[str, Any]:
         with self.db.sessions() as session:

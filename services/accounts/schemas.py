@@ -243,6 +243,12 @@ class CredentialsSchema(Schema):
     password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
 
 
+class CodeSchema(Schema):
+    """A code of the second factor: 6 digits of the app, or a recovery code."""
+
+    code = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
 # Outputs -------------------------------------------------------------------------------------
 class CommuneSchema(Schema):
     id = fields.String(dump_only=True)

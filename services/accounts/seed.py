@@ -14,7 +14,18 @@ from services.common.events import Event
 
 from . import NAME, events
 from .domain import CommuneSettings, hash_password, search_text, sort_key
-from .models import Account, AgentRole, Child, Commune, Family, Guardian, Membership, News
+from .models import (
+    Account,
+    AgentRole,
+    Child,
+    Commune,
+    Family,
+    Guardian,
+    Membership,
+    News,
+    SecondFactor,
+)
+from .totp import DEMO_KEY_ID, demo_sealed
 
 DEMO_PASSWORD = "portail-demo"
 _NS = uuid.UUID("6f0b8a4e-6d43-4c36-9b62-6a1f0c2f3e11")
@@ -71,6 +82,16 @@ def seed(db: Database) -> list[str]:
                 session.add(AgentRole(account_id=account.id,
                                       commune_id=demo_id("commune", agent_of), roles=roles))
             created.append(f"compte {email}")
+        for email, admin, agent_of, _roles in people:
+            # Agents and the admin log in with a second factor: the demo ones share the public
+            # demo secret (README), already confirmed, so `make run` works at once.
+            account_id = demo_id("account", email)
+            if ((admin or agent_of) and session.get(Account, account_id) is not None
+                    and session.get(SecondFactor, account_id) is None):
+                session.add(SecondFactor(account_id=account_id, key_id=DEMO_KEY_ID,
+                                         secret_sealed=demo_sealed(), failures=0,
+                                         confirmed_at=datetime.now(UTC)))
+                created.append(f"double authentification de démonstration {email}")
         created.extend(_seed_family(session))
         created.extend(_seed_news(session))
     return created

@@ -21,6 +21,8 @@ GATEWAY = Principal(account_id="service:gateway")
 
 def test_a_parent_logs_in_with_every_commune_of_the_household(accounts):
     claims = login_claims(accounts, " Parent@Famille.test", "portail-demo")
+    # Parents have no second factor; the gateway reads this beside the claims.
+    assert claims.pop("second_factor") == {"required": False, "enrolled": False}
     assert claims == {
         "account_id": PARENT.account_id, "email": "parent@famille.test",
         "family_id": CASSEREAU, "platform_admin": False,
@@ -39,6 +41,7 @@ def test_an_agent_has_their_one_commune(accounts):
     assert claims["communes"] == {"jolieville": {"id": JOLIEVILLE, "name": "JolieVille Test",
                                                  "roles": ["agent", "agent-admin"]}}
     assert claims["family_id"] is None
+    assert claims["second_factor"] == {"required": True, "enrolled": True}  # the demo secret
 
 
 def test_wrong_invited_and_disabled_accounts_do_not_log_in(accounts):

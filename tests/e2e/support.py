@@ -8,6 +8,8 @@ from typing import TypeVar
 
 import requests
 
+from tests.common.second_factor import code_for
+
 T = TypeVar("T")
 
 
@@ -24,9 +26,18 @@ def eventually(probe: Callable[[], T | None], timeout: float = 15.0, interval: f
 
 
 def login(base_url: str, email: str, password: str = "portail-demo") -> requests.Session:
+    """A session logged in through /auth/login; agents and the admin answer the second factor
+    with the demo secret (``tests/common/second_factor.py``)."""
     http = requests.Session()
     response = http.post(f"{base_url}/auth/login", json={"email": email, "password": password},
                          timeout=10)
     assert response.status_code == 200, response.text
-    http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+    body = response.json()
+    if body.get("second_factor") == "totp":
+        response = http.post(f"{base_url}/auth/second-factor", timeout=10,
+                             json={"code": code_for(f"{base_url} {email}")},
+                             headers={"Authorization": f"Bearer {body['access_token']}"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+    http.headers["Authorization"] = f"Bearer {body['access_token']}"
     return http

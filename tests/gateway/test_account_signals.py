@@ -131,8 +131,12 @@ def test_a_stale_principal_is_reloaded_and_a_disabled_account_logged_out(gw, acc
     token = login(gw)
     core = gw.app.extensions["gateway"]
     core.principal_ttl = timedelta(0)  # every call re-reads the principal
+    fake.claims["communes"]["dammartin"] = {"id": "c2", "name": "Dammartin",
+                                            "roles": ["parent"]}
+    assert [c["slug"] for c in me(gw, token).json()["communes"]] == ["dammartin", "jolieville"]
+    # An agent role granted since the login waits for a login with the second factor.
     fake.claims["communes"]["jolieville"]["roles"] = ["parent", "agent"]
-    assert me(gw, token).json()["communes"][0]["roles"] == ["parent", "agent"]
+    assert me(gw, token).json()["communes"][1]["roles"] == ["parent"]
     fake.active = False
     gone = me(gw, token)
     assert gone.status_code == 401

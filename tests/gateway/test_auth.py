@@ -15,6 +15,7 @@ from services.common.auth import ensure_dev_keys
 from services.common.config import Settings
 from services.common.errors import PROBLEM_TYPE
 from services.common.migrate import upgrade
+from tests.common.second_factor import code_for
 from tests.common.servers import Served, closed_port
 
 from .conftest import UPSTREAMS
@@ -57,6 +58,15 @@ def login(gateway, email: str, password: str = DEMO_PASSWORD, **kwargs) -> reque
                          timeout=10, **kwargs)
 
 
+def login_with_second_factor(gateway, email: str) -> requests.Response:
+    """Password, then the demo agents' and admin's TOTP code (tests/common/second_factor.py)."""
+    first = login(gateway, email)
+    assert first.status_code == 200 and first.json()["second_factor"] == "totp", first.text
+    return requests.post(gateway.url + "/auth/second-factor", timeout=10,
+                         json={"code": code_for(f"{gateway.data_dir} {email}")},
+                         headers={"Authorization": f"Bearer {first.json()['access_token']}"})
+
+
 def me(gateway, token: str | None = None, *, cookie: str | None = None) -> requests.Response:
     headers = {}
     if token:
@@ -83,7 +93,7 @@ def session_cookie(response: requests.Response) -> tuple[str, dict]:
 
 # login ------------------------------------------------------------------------------------
 def test_login_answers_a_token_and_sets_the_session_cookie(gateway):
-    response = login(gateway, ADMIN)
+    response = login(gateway, PARENT)
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"access_token", "token_type", "expires_in"}
@@ -119,7 +129,7 @@ def test_a_session_presented_at_login_is_replaced_not_reused(gateway):
 
 @pytest.mark.parametrize("how", ["bearer", "cookie"])
 def test_me_with_the_token_or_the_cookie(gateway, how):
-    token = login(gateway, AGENT).json()["access_token"]
+    token = login_with_second_factor(gateway, AGENT).json()["access_token"]
     response = me(gateway, token) if how == "bearer" else me(gateway, cookie=token)
     assert response.status_code == 200
     body = response.json()
