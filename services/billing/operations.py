@@ -932,8 +932,14 @@ class Billing:
             commune = commune_or_404(session, slug)
             family_id = payload.get("family_id")
             household = household_row(session, family_id)
-            if family_id and household is None:
-                raise Problem(422, errors={"family_id": ["Ce foyer n'est pas connu."]})
+            # Only a household of this commune: an agent must not bill another commune's
+            # families (found by the authorization matrix, tests/security).
+            if family_id and (household is None or session.execute(
+                    select(HOUSEHOLD_COMMUNES.c.family_id).where(
+                        HOUSEHOLD_COMMUNES.c.family_id == family_id,
+                        HOUSEHOLD_COMMUNES.c.commune_id == commune["id"])).first() is None):
+                raise Problem(422, errors={"family_id": [
+                    "Ce foyer n'est pas connu dans cette commune."]})
             found = settings_of(session, commune["id"])
             issued = payload.get("issue_date") or today()
             sequence = next_numbers(session, commune["id"], issued.year, "invoice")
