@@ -112,19 +112,38 @@ def pika_parameters(amqp_url: str):
 
 
 class BrokerView:
-    """A pika connection to look at (and finally delete) the scenario's queues."""
+    """A pika connection to look at (and finally delete) the scenario's queues; reopened when
+    the broker dropped it (a blocking connection misses heartbeats while the bench waits)."""
 
     def __init__(self, amqp_url: str):
+        self.amqp_url = amqp_url
+        self.connection = None
+        self._channel = None
+
+    @property
+    def channel(self):
         import pika
 
-        self.connection = pika.BlockingConnection(pika_parameters(amqp_url))
-        self.channel = self.connection.channel()
+        if self.connection is None or self.connection.is_closed or self._channel.is_closed:
+            self.close()
+            self.connection = pika.BlockingConnection(pika_parameters(self.amqp_url))
+            self._channel = self.connection.channel()
+        return self._channel
+
+    def _declare(self, queue: str):
+        import pika
+
+        try:
+            return self.channel.queue_declare(queue, passive=True).method
+        except pika.exceptions.AMQPConnectionError:
+            self.close()
+            return self.channel.queue_declare(queue, passive=True).method
 
     def depth(self, queue: str) -> int:
-        return self.channel.queue_declare(queue, passive=True).method.message_count
+        return self._declare(queue).message_count
 
     def consumers(self, queue: str) -> int:
-        return self.channel.queue_declare(queue, passive=True).method.consumer_count
+        return self._declare(queue).consumer_count
 
     def delete(self, queues: list[str], exchanges: list[str]) -> None:
         for name in queues:
@@ -135,8 +154,10 @@ class BrokerView:
                 self.channel.exchange_delete(name)
 
     def close(self) -> None:
-        with suppress(Exception):
-            self.connection.close()
+        if self.connection is not None:
+            with suppress(Exception):
+                self.connection.close()
+        self.connection = None
 
 
 # --- the producing side -------------------------------------------------------------------------

@@ -77,6 +77,15 @@ def add(session: Session, event: Event) -> Event:
     return event
 
 
+class NotConfirmed(Exception):
+    """A batch was not fully confirmed: its first ``confirmed`` events were, the rest may or
+    may not have reached the broker (publishing them again is what the inbox absorbs)."""
+
+    def __init__(self, confirmed: int, cause: BaseException | str):
+        super().__init__(f"{confirmed} confirmés avant l'échec : {cause}")
+        self.confirmed = confirmed
+
+
 def pending_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(OUTBOX).where(
         OUTBOX.c.published_at.is_(None)))
@@ -85,7 +94,9 @@ def pending_count(session: Session) -> int:
 class OutboxRelay:
     """Publishes pending outbox rows in order; several relays may run against one database.
 
-    ``publish`` must raise unless the broker confirmed the message. Rows are claimed with
+    ``publish`` must raise unless the broker confirmed the message; when it also has
+    ``publish_batch(events)`` (the AMQP ``Publisher``), a claimed batch goes out in one call
+    that raises ``NotConfirmed`` unless every event was confirmed. Rows are claimed with
     ``FOR UPDATE SKIP LOCKED`` so that two relays never publish the same batch at once.
     """
 
@@ -95,7 +106,7 @@ class OutboxRelay:
         publish: Callable[[Event], None],
         *,
         batch_size: int = 200,
-        poll_interval: float = 0.5,
+        poll_interval: float = 0.1,
         max_backoff: float = 30.0,
     ):
         self.db = db
@@ -103,6 +114,9 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
+        # The wake-up below only reaches a relay in the process that committed; the web
+        # processes' events are found by polling, so the interval bounds their added latency
+        # (a claim on an empty outbox is one index probe).
         self.wakeup = threading.Event()
         # Woken only by units of work that wrote to the outbox: its own (marking rows sent)
         # must not wake it, or it would spin.
@@ -122,15 +136,8 @@ class OutboxRelay:
             rows = session.execute(query).all()
             if not rows:
                 return 0
-            published: list[int] = []
-            failure: Exception | None = None
-            for row in rows:
-                try:
-                    self.publish(Event.from_json(row.envelope))
-                except Exception as exc:
-                    failure = exc
-                    break
-                published.append(row.id)
+            confirmed, failure = self._publish_rows(rows)
+            published = [row.id for row in rows[:confirmed]]
             # What was confirmed is marked even when a later row failed, so that a broker dying
             # in the middle of a batch does not make the whole batch go out twice.
             if published:
@@ -142,12 +149,30 @@ class OutboxRelay:
             if failure is not None:
                 session.execute(
                     update(OUTBOX)
-                    .where(OUTBOX.c.id == rows[len(published)].id)
+                    .where(OUTBOX.c.id == rows[confirmed].id)
                     .values(attempts=OUTBOX.c.attempts + 1, last_error=str(failure)[:2000])
                 )
         if failure is not None:
             raise failure
         return len(published)
+
+    def _publish_rows(self, rows) -> tuple[int, Exception | None]:
+        """Publish the claimed rows in order: (how many the broker confirmed, the failure)."""
+        events = [Event.from_json(row.envelope) for row in rows]
+        publish_batch = getattr(self.publish, "publish_batch", None)
+        if publish_batch is not None:
+            # One write of the whole batch and one wait for its confirms.
+            try:
+                publish_batch(events)
+            except NotConfirmed as exc:
+                return exc.confirmed, exc
+            return len(events), None
+        for n, event in enumerate(events):
+            try:
+                self.publish(event)
+            except Exception as exc:
+                return n, exc
+        return len(events), None
 
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5
