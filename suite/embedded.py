@@ -26,6 +26,7 @@ DEMO_LOGINS = [
     ("administrateur de la plateforme", "admin@portail.test"),
     ("agent de JolieVille", "agent@jolieville.test"),
     ("agent de Dammartin-sur-Tigeaux", "agent@dammartin.test"),
+    ("déléguée à la protection des données de JolieVille", "dpo@jolieville.test"),
     ("parent (famille CASSEREAU)", "parent@famille.test"),
 ]
 

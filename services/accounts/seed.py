@@ -66,6 +66,8 @@ def seed(db: Database) -> list[str]:
             # Not in DESIGN section 7: a second commune's agent, so that joining a second
             # commune with its family code can be shown end to end.
             ("agent@dammartin.test", False, "dammartin", ["agent"]),
+            # Issue 8: JolieVille's data-protection officer, who reads the agents' access log.
+            ("dpo@jolieville.test", False, "jolieville", ["agent", "dpo"]),
             ("parent@famille.test", False, None, None),
         ]
         for email, admin, agent_of, roles in people:

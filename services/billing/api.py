@@ -16,11 +16,13 @@ from services.common.app import current_context
 from services.common.auth import Principal, current_principal, require_commune
 from services.common.errors import Problem
 from services.common.internal import require_service
+from services.common.privacy import record_read
 from services.common.tenancy import commune_blueprint
 from services.common.webargs import parse_json
 
 from . import NAME
 from .operations import Billing
+from .privacy import audit_invoice
 from .schemas import (
     CheckoutSchema,
     ClaimSchema,
@@ -91,9 +93,13 @@ def list_invoices(query, slug: str):
     if not principal.family_id and not (principal.platform_admin
                                         or principal.is_agent_of(slug)):
         raise Problem(403, "Réservé aux familles et aux agents de la commune.")
-    return ops().list_invoices(principal, slug, status=query["status"], hidden=query["hidden"],
+    page = ops().list_invoices(principal, slug, status=query["status"], hidden=query["hidden"],
                                cursor=query["cursor"], period=query["period"],
                                family_id=query["family_id"])
+    if query["family_id"]:  # issue 8: an agent looking at one household's invoices
+        record_read(principal, service=NAME, slug=slug, family_id=query["family_id"],
+                    action="invoices.list")
+    return page
 
 
 @commune.route("/<slug>/invoices", methods=["POST"])
@@ -235,7 +241,11 @@ def list_credit_notes(query, slug: str):
     if not principal.family_id and not (principal.platform_admin
                                         or principal.is_agent_of(slug)):
         raise Problem(403)
-    return ops().list_credit_notes(principal, slug, query["family_id"])
+    page = ops().list_credit_notes(principal, slug, query["family_id"])
+    if query["family_id"]:  # issue 8: an agent looking at one household's credit notes
+        record_read(principal, service=NAME, slug=slug, family_id=query["family_id"],
+                    action="credit_notes.list")
+    return page
 
 
 @commune.route("/<slug>/credit-notes", methods=["POST"])
@@ -283,13 +293,16 @@ invoices = ApiBlueprint("billing_invoices", __name__, url_prefix=f"/api/{NAME}/i
 @invoices.response(200, InvoiceSchema)
 def get_invoice(invoice_id: str):
     """Une facture et ses lignes (montants payés et restant dus par ligne)."""
-    return ops().get_invoice(current_principal(), invoice_id)
+    view = ops().get_invoice(current_principal(), invoice_id)
+    audit_invoice(current_principal(), invoice_id, "invoice.read")  # issue 8
+    return view
 
 
 @invoices.route("/<invoice_id>/pdf")
 def invoice_pdf(invoice_id: str):
     """La facture en PDF."""
     body, filename = ops().invoice_pdf(current_principal(), invoice_id)
+    audit_invoice(current_principal(), invoice_id, "invoice.pdf")  # issue 8
     return attachment(body, filename, "application/pdf")
 
 

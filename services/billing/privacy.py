@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 
 from services.common import households
 from services.common.app import current_context
+from services.common.auth import Principal
 from services.common.events import Event
-from services.common.privacy import internal_blueprint
+from services.common.privacy import internal_blueprint, record_read
 
 from . import NAME
 from .domain import euros
@@ -146,3 +147,16 @@ def on_household_erased(session: Session, event: Event, data: dict[str, Any]) ->
 
 def privacy_blueprint() -> Blueprint:
     return internal_blueprint(NAME, export, blockers=blockers)
+
+
+def audit_invoice(principal: Principal, invoice_id: str, action: str) -> None:
+    """An agent (or platform admin) opened one invoice: the commune's audit log (issue 8).
+    Called after the view answered, so only invoices the caller may see are recorded."""
+    if not (principal.is_agent() or principal.platform_admin):
+        return
+    with current_context().db.sessions() as session:
+        row = session.get(Invoice, invoice_id) if len(invoice_id) <= 36 else None
+        commune = commune_by_id(session, row.commune_id) if row else None
+    if row is not None and commune is not None:
+        record_read(principal, service=NAME, slug=commune["slug"], family_id=row.family_id,
+                    action=action, object_id=invoice_id)

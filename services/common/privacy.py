@@ -75,3 +75,19 @@ def record_access(session: Session, principal: Principal, *, service: str,
          "family_id": family_id, "action": action, "object_id": object_id,
          "at": datetime.now(UTC).isoformat()},
         producer=service, commune_id=commune_id))
+
+
+def record_read(principal: Principal, *, service: str, slug: str, family_id: str | None,
+                action: str, object_id: str | None = None) -> None:
+    """``record_access`` in a transaction of its own, after an agent's read route answered
+    (its view opened none); the commune is this service's copy of ``slug``."""
+    if not family_id or not principal.is_agent() and not principal.platform_admin:
+        return
+    from .app import current_context
+    from .tenancy import find_commune
+
+    with current_context().db.transaction() as session:
+        commune = find_commune(session, slug)
+        record_access(session, principal, service=service,
+                      commune_id=commune["id"] if commune else None, family_id=family_id,
+                      action=action, object_id=object_id)

@@ -18,12 +18,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from services.common.app import current_context
 from services.common.auth import Principal, require_commune
 from services.common.errors import Problem
+from services.common.privacy import record_read
 from services.common.tenancy import commune_blueprint
 
 from . import NAME
 from .documents import content_disposition
 from .domain import size_label
 from .operations import Operations, Upload
+from .privacy import family_of_request
 from .schemas import (
     AgentPageSchema,
     AssignSchema,
@@ -227,7 +229,11 @@ def get_request(slug: str, request_id: str):
     """Une demande : réponses, documents, messages et historique (qui, quand, quoi). Agents :
     aussi le foyer et ses enfants, et les statuts possibles ensuite."""
     principal, agent = caller(slug)
-    return ops().get_request(principal, slug, request_id, agent)
+    view = ops().get_request(principal, slug, request_id, agent)
+    if agent:  # issue 8: the agents' reads go to the commune's audit log
+        record_read(principal, service=NAME, slug=slug, family_id=view.get("family_id"),
+                    action="request.read", object_id=request_id)
+    return view
 
 
 @communes.route("/<slug>/requests/<request_id>/messages", methods=["POST"])
@@ -279,6 +285,10 @@ def download(slug: str, request_id: str, document_id: str):
     """Télécharger un document (le foyer de la demande, les agents de la commune)."""
     principal, agent = caller(slug)
     fileobj, document = ops().open_document(principal, slug, request_id, document_id, agent)
+    if agent:  # issue 8: the agents' downloads go to the commune's audit log
+        record_read(principal, service=NAME, slug=slug,
+                    family_id=family_of_request(request_id), action="document.download",
+                    object_id=document_id)
     response = send_file(fileobj, mimetype=document.content_type, as_attachment=True,
                          download_name=document.filename, conditional=False, etag=False,
                          max_age=0)

@@ -119,3 +119,10 @@ def erased_handler(store: DocumentStore | None):
 
 def privacy_blueprint() -> Blueprint:
     return internal_blueprint(NAME, export, document=read_document)
+
+
+def family_of_request(request_id: str) -> str | None:
+    """For the audit of a document download (the view returns the file, not its request)."""
+    with current_context().db.sessions() as session:
+        row = session.get(Request, request_id) if len(request_id) <= 36 else None
+        return row.family_id if row else None

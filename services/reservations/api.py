@@ -15,6 +15,7 @@ from services.common.tenancy import commune_blueprint
 
 from . import NAME
 from .operations import Caller, Operations
+from .privacy import audit_child
 from .schemas import (
     ActivityInSchema,
     ActivityPageSchema,
@@ -286,8 +287,10 @@ def decide_enrolment(payload, slug: str, enrolment_id: str):
 def child_calendar(query, slug: str, child_id: str):
     """Le calendrier d'un enfant du foyer, jour par jour et activité par activité (toutes
     ses activités sans ``activity``) ; un mois par défaut, un an au plus."""
-    return ops().child_calendar(member(slug), slug, child_id, query["activity"],
-                                query["from_"], query["to"])
+    calendar = ops().child_calendar(member(slug), slug, child_id, query["activity"],
+                                    query["from_"], query["to"])
+    audit_child(slug, child_id, "calendar.read")  # issue 8: agents' reads are logged
+    return calendar
 
 
 @families.route("/<slug>/basket")
@@ -343,7 +346,9 @@ def basket_of_payment(slug: str, payment_id: str):
 @families.response(200, BookingPageSchema)
 def list_bookings(query, slug: str):
     """Les réservations du foyer (famille) ou de la commune (agent), par date."""
-    return ops().bookings(member(slug), slug, query)
+    page = ops().bookings(member(slug), slug, query)
+    audit_child(slug, query["child_id"], "bookings.list")  # issue 8: agents' reads are logged
+    return page
 
 
 @families.route("/<slug>/cancellations", methods=["POST"])

@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 
 from services.common import households
 from services.common.app import current_context
+from services.common.auth import current_principal
 from services.common.events import Event
-from services.common.privacy import internal_blueprint
+from services.common.privacy import internal_blueprint, record_read
 from services.common.tenancy import COMMUNES
 
 from . import NAME
@@ -124,3 +125,16 @@ def erased_handler(clock: Callable[[], datetime]):
 
 def privacy_blueprint(clock: Callable[[], datetime]) -> Blueprint:
     return internal_blueprint(NAME, export, blockers=blockers(clock))
+
+
+def audit_child(slug: str, child_id: str | None, action: str) -> None:
+    """An agent (or platform admin) looked at one child's bookings or calendar: the
+    commune's audit log (issue 8). Called after the view answered."""
+    principal = current_principal()
+    if not child_id or not (principal.is_agent_of(slug) or principal.platform_admin):
+        return
+    with current_context().db.sessions() as session:
+        found = households.child(session, child_id)
+    if found is not None:
+        record_read(principal, service=NAME, slug=slug, family_id=found["family_id"],
+                    action=action, object_id=child_id)
