@@ -22,7 +22,7 @@ from flask import (
 
 from services.common.logging import get_logger
 
-from .account import COMMUNE_COOKIE, current_account, current_commune
+from .account import COMMUNE_COOKIE, commune_modules, current_account, current_commune
 from .client import (
     SESSION_COOKIE,
     GatewayError,
@@ -31,6 +31,7 @@ from .client import (
     json_body,
     session_set_cookies,
 )
+from .dashboard import family_blocks
 from .forms import LoginForm
 from .second_factor import next_step
 from .security import safe_target
@@ -58,7 +59,11 @@ def home():
         except GatewayError as exc:
             return render_template("home.html", news=None, notice=exc.message), exc.status
         news = answer.items() if answer.ok else None
-    return render_template("home.html", news=news)
+    # The family's summary: each block from its own service; one slow or dead service shows
+    # a notice in its block, never an error page (portal/dashboard.py).
+    blocks = (family_blocks(commune.slug, commune_modules(commune.slug))
+              if commune is not None and account.family_id else {})
+    return render_template("home.html", news=news, blocks=blocks)
 
 
 @pages.get("/actualites")
