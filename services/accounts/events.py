@@ -23,8 +23,8 @@ from services.common.bus import Handler
 from services.common.events import Event
 
 from . import NAME
-from .models import Account, Child, Commune, Family, Guardian, Membership
 from .audit import on_access_recorded
+from .models import Account, Child, Commune, Family, Guardian, Membership
 
 PUBLISHES = (
     "accounts.commune.created",
