@@ -66,6 +66,12 @@ def agent(slug: str) -> Principal:
     return require_commune(slug, agent=True)
 
 
+def file_doc(mimetype: str, description: str) -> dict:
+    """The OpenAPI entry of a route answering a file (flask-smorest cannot guess it)."""
+    return {"responses": {"200": {"description": description, "content": {
+        mimetype: {"schema": {"type": "string", "format": "binary"}}}}}}
+
+
 def attachment(body: bytes | str, filename: str, mimetype: str) -> Response:
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -128,6 +134,7 @@ def record_payment(payload, slug: str, invoice_id: str):
 
 
 @commune.route("/<slug>/attestations/<int:year>/pdf")
+@commune.doc(**file_doc("application/pdf", "l'attestation en PDF"))
 def attestation(slug: str, year: int):
     """Attestation annuelle des sommes payées par le foyer (PDF)."""
     principal = require_commune(slug)
@@ -276,6 +283,7 @@ def list_payments(query, slug: str):
 
 @commune.route("/<slug>/exports/invoices.csv")
 @commune.arguments(ExportQuerySchema, location="query")
+@commune.doc(**file_doc("text/csv", "CSV (séparateur « ; », UTF-8)"))
 def export_invoices(query, slug: str):
     """Les factures d'une période en CSV (séparateur « ; », UTF-8) pour la trésorerie (agent)."""
     agent(slug)
@@ -299,6 +307,7 @@ def get_invoice(invoice_id: str):
 
 
 @invoices.route("/<invoice_id>/pdf")
+@invoices.doc(**file_doc("application/pdf", "la facture en PDF"))
 def invoice_pdf(invoice_id: str):
     """La facture en PDF."""
     body, filename = ops().invoice_pdf(current_principal(), invoice_id)
@@ -334,6 +343,7 @@ credit_notes = ApiBlueprint("billing_credit_notes", __name__,
 
 
 @credit_notes.route("/<note_id>/pdf")
+@credit_notes.doc(**file_doc("application/pdf", "l'avoir en PDF"))
 def credit_note_pdf(note_id: str):
     """L'avoir en PDF."""
     body, filename = ops().credit_note_pdf(current_principal(), note_id)

@@ -75,6 +75,8 @@ def period_bounds(period: str) -> tuple[date, date]:
     if not match:
         raise RuleError({"period": ["Période invalide (format attendu AAAA-MM)."]})
     year, month = int(match.group(1)), int(match.group(2))
+    if year < 1:  # "0000-01" matches the pattern but is no date (found by schemathesis: 500)
+        raise RuleError({"period": ["Période invalide (format attendu AAAA-MM)."]})
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
 
 

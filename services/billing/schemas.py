@@ -23,6 +23,10 @@ class Amount(fields.Field):
 
     def __init__(self, *, positive: bool = False, **kwargs):
         self.positive = positive
+        # What the OpenAPI document shows (a custom field has no type of its own); numbers
+        # are accepted too but the documented form is the string.
+        kwargs["metadata"] = {"type": "string", "pattern": _AMOUNT.pattern, "example": "24.60",
+                              **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -79,9 +83,12 @@ class TariffInSchema(Schema):
                            validate=validate.Length(max=20))
     reduced_from_child = fields.Integer(load_default=None, allow_none=True,
                                         validate=validate.Range(min=2, max=20))
+    # minimum/maximum restated as numbers: apispec wrote the Decimal bounds as strings
+    # ("0.00"), an invalid JSON Schema no client generator could use.
     reduced_rate = fields.Decimal(load_default=Decimal("0"), places=2,
                                   validate=validate.Range(min=0, max=100),
-                                  metadata={"description": "pourcentage de réduction"})
+                                  metadata={"description": "pourcentage de réduction",
+                                            "minimum": 0, "maximum": 100, "default": 0})
     unbooked_surcharge = Amount(load_default=Decimal("0.00"))
 
 

@@ -22,7 +22,7 @@ from services.common.privacy import record_read
 from services.common.tenancy import commune_blueprint
 
 from . import NAME
-from .documents import content_disposition
+from .documents import CONTENT_TYPES, content_disposition
 from .domain import size_label
 from .operations import Operations, Upload
 from .privacy import family_of_request
@@ -280,7 +280,10 @@ def assign(payload, slug: str, request_id: str):
 @communes.route("/<slug>/requests/<request_id>/documents/<document_id>")
 @communes.doc(responses={"200": {"description": "le fichier (PDF, JPEG, PNG ou HEIC), en "
                                                 "pièce jointe",
-                                 "content": {"application/octet-stream": {}}}})
+                                 # the stored type, not octet-stream (as the answer says)
+                                 "content": {kind: {"schema": {"type": "string",
+                                                               "format": "binary"}}
+                                             for kind in CONTENT_TYPES.values()}}})
 def download(slug: str, request_id: str, document_id: str):
     """Télécharger un document (le foyer de la demande, les agents de la commune)."""
     principal, agent = caller(slug)
