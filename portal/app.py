@@ -21,6 +21,7 @@ from .errors import install_error_pages
 from .filters import install_filters
 from .formtools import install_form_helpers
 from .invoices import invoices
+from .privacy import privacy
 from .profile import profile
 from .requests_agent import requests_agent
 from .requests_pages import requests_pages
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Outside dev the mailbox routes are simply not there, so they answer 404.
     blueprints = [pages, access, second_factor, profile, agent, invoices, billing_agent,
                   requests_pages, requests_agent, reservations, reservations_agent,
-                  reservations_setup]
+                  reservations_setup, privacy]
     if settings.dev:
         blueprints.append(devmail)
     app = create_service_app("portal", settings, blueprints=blueprints)
