@@ -92,9 +92,11 @@ class Gateway:
         ``X-Portail-End-Other-Sessions`` names the account: after a password reset the caller
         has no session, and every session of that account ends; otherwise all but the caller's.
         """
+        ending = headers.get(END_OTHER_SESSIONS)
+        if not ending and not headers.get(PRINCIPAL_CHANGED):
+            return  # nearly every answer: no second session lookup for nothing
         token = self.token_from_request()
         found = self.sessions.find(token) if token else None
-        ending = headers.get(END_OTHER_SESSIONS)
         if ending:
             account_id = found[0].account_id if found else ending
             if ending in (account_id, "1"):

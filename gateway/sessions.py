@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from services.common.auth import Principal
 from services.common.db import Database
@@ -78,22 +78,32 @@ class SessionStore:
         """The live session's principal, how old that principal is, its second factor state;
         None when dead."""
         now = datetime.now(UTC)
-        with self.db.sessions() as s:
-            row = s.get(Session, _hash(token))
-            if row is None:
-                return None
-            last_seen = _aware(row.last_seen_at)
-            if _aware(row.expires_at) <= now or last_seen + self.policy.idle <= now:
-                return None
-            principal = Principal.from_claims(row.principal)
-            age = now - _aware(row.refreshed_at or row.created_at)
-            state = row.second_factor
+        row = self._read(_hash(token))
+        if row is None:
+            return None
+        last_seen = _aware(row.last_seen_at)
+        if _aware(row.expires_at) <= now or last_seen + self.policy.idle <= now:
+            return None
+        principal = Principal.from_claims(row.principal)
+        age = now - _aware(row.refreshed_at or row.created_at)
+        state = row.second_factor
         if now - last_seen >= self.policy.touch_every:
             with self.db.transaction() as s:
                 row = s.get(Session, _hash(token))
                 if row is not None:
                     row.last_seen_at = now
         return Found(principal, age, state)
+
+    def _read(self, digest: str):
+        """The session's row, read on every proxied call: on PostgreSQL one statement in
+        autocommit, without the BEGIN and ROLLBACK round trips of a transaction around it
+        (the surge and gateway benchmarks showed them as most of the gateway's own time)."""
+        query = select(Session.__table__).where(Session.__table__.c.token_hash == digest)
+        if self.db.is_sqlite:
+            with self.db.sessions() as s:
+                return s.execute(query).first()
+        with self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return conn.execute(query).first()
 
     def principal(self, token: str) -> Principal | None:
         found = self.find(token)
