@@ -52,6 +52,8 @@ def security_headers(response, dev: bool):
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Permissions-Policy",
+                       "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
     headers.setdefault("Content-Security-Policy",
                        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; "
                        "base-uri 'self'; object-src 'none'")

@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["portal_client"] = GatewayClient(
         settings.extra.get("GATEWAY_URL", DEFAULT_GATEWAY_URL))
     CSRFProtect(app)
-    install_security_headers(app)
+    install_security_headers(app, production=not settings.dev)
     install_filters(app)
     install_form_helpers(app)
     install_error_pages(app)  # after create_service_app, so these handlers replace its own

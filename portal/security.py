@@ -17,13 +17,20 @@ DEV_MAIL_CSP = (
 )
 
 
-def install_security_headers(app: Flask) -> None:
+# No page uses these; a script injected despite the CSP gets none of them either.
+PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+
+
+def install_security_headers(app: Flask, *, production: bool = False) -> None:
     @app.after_request
     def _headers(response: Response) -> Response:
         response.headers["Content-Security-Policy"] = g.get("csp", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Permissions-Policy"] = PERMISSIONS
+        if production:  # served over HTTPS only (the gateway sends it too)
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         # Pages show a family's data: not to be kept by shared computers or proxies.
         if response.mimetype == "text/html" and "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "private, no-store"

@@ -174,6 +174,14 @@ def _operations_blueprint(name: str) -> Blueprint:
     return bp
 
 
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+}
+
+
 def _install_request_hooks(app: Flask, name: str) -> None:
     @app.before_request
     def _start():
@@ -190,6 +198,10 @@ def _install_request_hooks(app: Flask, name: str) -> None:
     def _finish(response):
         request_id = g.get("request_id") or _request_id()
         response.headers["X-Request-ID"] = request_id
+        # Defaults for every answer (a view may set its own); the content security policy is
+        # the gateway's and the portal's, which know the pages (tests/security).
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         HTTP_REQUESTS.labels(name, request.method, endpoint, response.status_code).inc()

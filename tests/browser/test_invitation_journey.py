@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
+from .support import log_in  # agents answer the second factor there
+
 EMAIL = "famille.martin@exemple.test"
 STRONG = "un jardin plein de tomates"
 AXE = Axe()
@@ -41,14 +43,6 @@ def axe_report():
     target = os.environ.get("PORTAIL_AXE_REPORT")
     if target:
         Path(target).write_text(json.dumps(REPORT, indent=2, ensure_ascii=False))
-
-
-def log_in(page, base: str, email: str, password: str = "portail-demo") -> None:
-    page.goto(f"{base}/connexion")
-    page.get_by_label("Adresse e-mail").fill(email)
-    page.get_by_label("Mot de passe", exact=True).fill(password)
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url(f"{base}/")
 
 
 def create_household(page, base: str) -> None:
