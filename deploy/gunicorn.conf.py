@@ -6,6 +6,7 @@ environment (PORT, WEB_CONCURRENCY, GUNICORN_THREADS, FORWARDED_ALLOW_IPS, LOG_L
 
 import math
 import os
+import sys
 from pathlib import Path
 
 
@@ -42,6 +43,12 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * _available_cpus() + 1
 # (checkout waits for billing's payment URL, the gateway waits on every upstream).
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+# The gateway only waits: on the services, and on itself (a portal page calls the API through
+# it while the page's own request holds a thread). It gets more threads (GATEWAY_THREADS), and
+# gateway/upstreams.py lets one upstream hold at most half of them, so one hung service or a
+# few page views never take them all.
+if any(arg.startswith("gateway.") for arg in sys.argv):
+    threads = int(os.environ.get("GATEWAY_THREADS") or 32)
 
 # With gthread the timeout is the arbiter's watchdog on a stuck worker, not a request deadline
 # (the gateway's UPSTREAM_TIMEOUT is); 30 s is well above any request we expect.

@@ -78,17 +78,27 @@ def _forward(upstream: str, *, drop: frozenset[str], token: str | None) -> Respo
         headers["Authorization"] = f"Bearer {token}"
     upstream_response = gw.upstreams.request(
         upstream, request.method, _target(), headers=headers, data=_body(), stream=True)
-    if upstream == "accounts" and upstream_response.status_code < 400:
-        gw.apply_account_signals(upstream_response.headers)
-    # The raw (urllib3) headers keep repeated names as separate pairs; requests' own mapping
-    # folds them.
-    response_headers = forwardable_pairs(upstream_response.raw.headers,
-                                         _DROP_FROM_UPSTREAM | {"x-request-id"})
-    length = upstream_response.headers.get("Content-Length")
-    if length is not None:
-        response_headers.append(("Content-Length", length))
-    return Response(body_chunks(upstream_response), status=upstream_response.status_code,
-                    headers=response_headers, direct_passthrough=True)
+    # The call's slot in the upstream's limit is given back once the body is sent, or now if
+    # anything fails before (upstreams.py: one hung service never takes every thread).
+    release = getattr(upstream_response, "portail_release", None) or (lambda: None)
+    try:
+        if upstream == "accounts" and upstream_response.status_code < 400:
+            gw.apply_account_signals(upstream_response.headers)
+        # The raw (urllib3) headers keep repeated names as separate pairs; requests' own
+        # mapping folds them.
+        response_headers = forwardable_pairs(upstream_response.raw.headers,
+                                             _DROP_FROM_UPSTREAM | {"x-request-id"})
+        length = upstream_response.headers.get("Content-Length")
+        if length is not None:
+            response_headers.append(("Content-Length", length))
+        response = Response(body_chunks(upstream_response), status=upstream_response.status_code,
+                            headers=response_headers, direct_passthrough=True)
+    except BaseException:
+        upstream_response.close()
+        release()
+        raise
+    response.call_on_close(release)
+    return response
 
 
 @bp.route("/api/<service>/", defaults={"rest": ""},

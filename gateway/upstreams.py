@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import http.cookiejar
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import requests
@@ -32,12 +33,23 @@ class Timeouts:
     read: float = 10.0
 
 
+# Calls in flight to one upstream from one gateway process, at most: half of the gateway's
+# threads (GATEWAY_THREADS, 32 by default, see deploy/gunicorn.conf.py). One hung service then
+# holds at most half of them, each until UPSTREAM_TIMEOUT, and the others keep answering; the
+# calls beyond are answered 503 at once instead of queueing behind the hung ones.
+MAX_IN_FLIGHT = 16
+
+
 class Upstreams:
     """One pooled HTTP session for every upstream: base URLs by name."""
 
-    def __init__(self, urls: Mapping[str, str], timeouts: Timeouts, *, pool_size: int = 50):
+    def __init__(self, urls: Mapping[str, str], timeouts: Timeouts, *, pool_size: int = 50,
+                 max_in_flight: int = MAX_IN_FLIGHT):
         self.urls = {name: url.rstrip("/") for name, url in urls.items()}
         self.timeouts = timeouts
+        self.max_in_flight = max_in_flight
+        self.in_flight = {name: threading.BoundedSemaphore(max_in_flight)
+                           for name in self.urls}
         self.http = requests.Session()
         adapter = HTTPAdapter(pool_connections=len(self.urls) or 1, pool_maxsize=pool_size,
                               max_retries=0)
@@ -54,18 +66,49 @@ class Upstreams:
 
     def request(self, name: str, method: str, path: str, *, headers: Mapping[str, str],
                 data=None, json=None, params=None, stream: bool = False) -> requests.Response:
+        """One call; with ``stream``, the slot it takes in the upstream's limit is given back
+        when ``body_chunks`` has sent the body (or ``release`` is called)."""
+        slot = self.in_flight.get(name)
+        if slot is not None and not slot.acquire(blocking=False):
+            raise Problem(503, "Ce service du portail est surchargé. Réessayez dans quelques "
+                               "instants.", service=name)
         try:
-            return self.http.request(
-                method, self.url(name, path), headers=dict(headers), data=data, json=json,
+            response = self._call(
+                name, method, path, headers=dict(headers), data=data, json=json,
                 params=params, stream=stream, allow_redirects=False,
                 timeout=(self.timeouts.connect, self.timeouts.read),
             )
+        except BaseException:
+            if slot is not None:
+                slot.release()
+            raise
+        if slot is not None:
+            if stream:
+                response.portail_release = _once(slot.release)
+            else:
+                slot.release()
+        return response
+
+    def _call(self, name: str, method: str, path: str, **kwargs) -> requests.Response:
+        try:
+            return self.http.request(method, self.url(name, path), **kwargs)
         except requests.Timeout as exc:
             raise Problem(504, "Le service a mis trop de temps à répondre. Réessayez plus tard.",
                           service=name) from exc
         except requests.ConnectionError as exc:
             raise Problem(502, "Ce service du portail est momentanément indisponible. "
                                "Réessayez dans quelques instants.", service=name) from exc
+
+
+def _once(release: Callable[[], None]) -> Callable[[], None]:
+    done = threading.Event()
+
+    def once() -> None:
+        if not done.is_set():
+            done.set()
+            release()
+
+    return once
 
 
 def forwardable(headers: Mapping[str, str], drop: frozenset[str] = frozenset()) -> dict[str, str]:
@@ -103,3 +146,4 @@ def body_chunks(response: requests.Response, size: int = 64 * 1024) -> Iterator[
         yield from response.raw.stream(size, decode_content=False)
     finally:
         response.close()
+        getattr(response, "portail_release", lambda: None)()

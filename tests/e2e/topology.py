@@ -13,9 +13,11 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import requests
+from cryptography.fernet import Fernet
 
 from services.common.auth import generate_private_key_pem, jwks_of
 from suite.registry import MIGRATED, SERVICES
@@ -33,7 +35,8 @@ def free_port() -> int:
 
 
 class DistributedTopology:
-    def __init__(self, pg_server: str, amqp_url: str, data_dir: Path, *, mode: str):
+    def __init__(self, pg_server: str, amqp_url: str, data_dir: Path, *, mode: str,
+                 extra_env: Mapping[str, str] | None = None):
         self.pg_server = pg_server
         self.amqp_url = amqp_url
         self.data_dir = data_dir
@@ -57,6 +60,8 @@ class DistributedTopology:
             "JWT_PRIVATE_KEY": pem,
             "JWT_PUBLIC_KEYS": jwks_of(pem),
             "SERVICE_TOKEN_KEY": generate_private_key_pem(),
+            # accounts seals the agents' second-factor secrets with it (required in production)
+            "TOTP_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "SMTP_URL": f"smtp://127.0.0.1:{self.ports['smtp']}",
             "WEB_CONCURRENCY": "1",
             "LOG_LEVEL": "WARNING",
@@ -65,6 +70,8 @@ class DistributedTopology:
         }
         for name in (*SERVICES, "gateway", "portal"):
             self.env[f"{name.upper()}_URL"] = f"http://127.0.0.1:{self.ports[name]}"
+        self.env.update(extra_env or {})  # e.g. the fault suite's short holds and retries
+        self.web: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -72,6 +79,7 @@ class DistributedTopology:
 
     def start(self, web: tuple[str, ...], workers: tuple[str, ...], *, smtp: bool = False,
               seed: bool = True) -> None:
+        self.web = web
         for name, db in self.databases.items():
             self.env[f"{name.upper()}_DATABASE_URL"] = infra.create_database(self.pg_server, db)
         subprocess.run([PORTAIL, "migrate"], env=self.env, check=True, cwd=ROOT, timeout=180)
@@ -108,10 +116,24 @@ class DistributedTopology:
             os.killpg(proc.pid, sig)
             proc.wait(timeout=30)
 
-    def restart(self, name: str) -> None:
-        """Start again a process stopped by ``kill``, with the same command and port."""
+    def pause(self, name: str) -> None:
+        """Freeze one process and its children (SIGSTOP): it accepts connections (the kernel
+        does) and answers nothing, as a hung service does, until ``resume``."""
+        os.killpg(self.processes[name].pid, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        os.killpg(self.processes[name].pid, signal.SIGCONT)
+
+    def restart(self, name: str, *, wait: bool = False, timeout: float = 60) -> None:
+        """Start again a process stopped by ``kill``, with the same command and port; with
+        ``wait``, return once the gateway and every web process answer ready again."""
         argv, port = self._argv[name]
         self._start(*argv, port=port)
+        if wait:
+            self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        eventually(lambda: self._ready(self.web), timeout=timeout, interval=0.3)
 
     def _ready(self, web: tuple[str, ...]) -> bool:
         try:

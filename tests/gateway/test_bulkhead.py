@@ -1,0 +1,84 @@
+"""One hung service holds at most a bounded share of the gateway's threads.
+
+Calls to one upstream in flight in one gateway process are limited (``upstreams.py``): the
+ones beyond answer a French 503 at once instead of queueing behind the hung ones, and the
+slots come back when the bodies have been sent, so the limit never leaks.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from services.common.errors import PROBLEM_TYPE
+
+
+def limit(gateway, size: int) -> dict[str, threading.BoundedSemaphore]:
+    upstreams = gateway.app.extensions["gateway"].upstreams
+    upstreams.in_flight = {name: threading.BoundedSemaphore(size) for name in upstreams.urls}
+    return upstreams.in_flight
+
+
+def free(slot: threading.BoundedSemaphore, size: int) -> bool:
+    """Whether all ``size`` places come back (the server closes a response just after the
+    client has read it)."""
+    return all(slot.acquire(timeout=5) for _ in range(size))
+
+
+def test_calls_beyond_the_limit_answer_503_at_once_and_others_go_on(gateway, upstreams):
+    slots = limit(gateway, 2)
+    held = upstreams["reservations"]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        hung = [pool.submit(requests.get, gateway.url + "/api/reservations/_slow", timeout=20)
+                for _ in range(2)]
+        try:
+            # both calls are at the upstream now (their slots are taken)
+            for _ in range(200):
+                if len(held.calls) == 2:
+                    break
+                threading.Event().wait(0.05)
+            assert len(held.calls) == 2
+            third = requests.get(gateway.url + "/api/reservations/x", timeout=20)
+            assert third.status_code == 503
+            assert third.headers["Content-Type"] == PROBLEM_TYPE
+            assert third.json()["detail"] == ("Ce service du portail est surchargé. Réessayez "
+                                              "dans quelques instants.")
+            assert third.json()["service"] == "reservations"
+            assert len(held.calls) == 2  # not sent on
+            # another service is not affected
+            assert requests.get(gateway.url + "/api/billing/x", timeout=20).status_code == 200
+        finally:
+            held.release.set()
+        assert [f.result().status_code for f in hung] == [200, 200]
+    # every slot came back: the limit does not leak
+    for _ in range(5):
+        assert requests.get(gateway.url + "/api/reservations/x", timeout=20).status_code == 200
+    assert all(free(slot, 2) for slot in slots.values())
+
+
+def test_slots_come_back_after_errors_and_downloads(gateway, upstreams):
+    slots = limit(gateway, 1)
+    for path in ("/api/billing/_download?size=300000", "/api/billing/nothing-here",
+                 "/api/billing/_redirect"):
+        requests.get(gateway.url + path, timeout=20, allow_redirects=False)
+    assert requests.get(gateway.url + "/api/billing/x", timeout=20).status_code == 200
+    assert free(slots["billing"], 1)
+
+
+def test_the_gateway_process_has_twice_the_threads_one_upstream_may_hold(monkeypatch):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    from gateway.upstreams import MAX_IN_FLIGHT
+
+    conf = str(Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py")
+    for name in ("GATEWAY_THREADS", "GUNICORN_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "argv", ["gunicorn", "-c", conf, "gateway.app:create_app()"])
+    assert runpy.run_path(conf)["threads"] == 2 * MAX_IN_FLIGHT
+    monkeypatch.setattr(sys, "argv", ["gunicorn", "-c", conf,
+                                      "services.billing.app:create_app()"])
+    assert runpy.run_path(conf)["threads"] == 4
