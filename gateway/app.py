@@ -18,7 +18,7 @@ from .auth_api import bp as auth_bp
 from .core import Gateway
 from .proxy import bp as proxy_bp
 from .sessions import SessionStore
-from .upstreams import Timeouts, Upstreams
+from .upstreams import MAX_IN_FLIGHT, Timeouts, Upstreams
 
 
 def upstream_urls(environ: Mapping[str, str], dev: bool) -> dict[str, str]:
@@ -66,8 +66,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     settings = settings or load_settings(NAME, needs_bus=False)
     db = db or Database(settings.database_url)
     env = Env(settings.extra)
+    # One upstream may hold at most half of this process's threads (deploy/gunicorn.conf.py).
+    threads = env.int("GATEWAY_THREADS", 2 * MAX_IN_FLIGHT)
     upstreams = Upstreams(upstream_urls(settings.extra, settings.dev),
-                          Timeouts(read=env.float("UPSTREAM_TIMEOUT", 10.0)))
+                          Timeouts(read=env.float("UPSTREAM_TIMEOUT", 10.0)),
+                          max_in_flight=max(1, threads // 2))
     pem = signing_key(settings)
     signer = Signer(pem)
     gateway = Gateway(

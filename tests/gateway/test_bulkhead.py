@@ -82,3 +82,10 @@ def test_the_gateway_process_has_twice_the_threads_one_upstream_may_hold(monkeyp
     monkeypatch.setattr(sys, "argv", ["gunicorn", "-c", conf,
                                       "services.billing.app:create_app()"])
     assert runpy.run_path(conf)["threads"] == 4
+
+
+def test_the_limit_follows_the_gateways_threads(make_gateway, upstreams):
+    urls = {name: fake.url for name, fake in upstreams.items()}
+    gateway = make_gateway(urls, extra={"GATEWAY_THREADS": "6"})
+    assert gateway.app.extensions["gateway"].upstreams.max_in_flight == 3
+    assert make_gateway(urls).app.extensions["gateway"].upstreams.max_in_flight == 16
