@@ -43,7 +43,7 @@ ACTORS = ("anonymous", "parent_a", "parent_b", "agent_x", "agent_y", "admin")
 # Kinds of objects a path, body or query may name: those of a household, those of a commune.
 HOUSEHOLD_KINDS = {"family", "child", "booking", "basket", "basket_item", "cancellation",
                    "enrolment", "invoice", "invoice_paid", "payment", "credit_note", "request",
-                   "document"}
+                   "document", "waiting", "invoice_number", "invoice_paid_number", "erasure"}
 COMMUNE_KINDS = {"activity", "service", "site", "school_year", "exception", "run", "tariff",
                  "category"}
 
@@ -86,10 +86,12 @@ class Entry:
         found = []
         if kinds & HOUSEHOLD_KINDS:
             found.append("parent_a_with_b")
+        if kinds & COMMUNE_KINDS:
+            found.append("parent_a_with_y_ids")
         if kinds & (HOUSEHOLD_KINDS | COMMUNE_KINDS):
             found.append("agent_x_with_y_ids")
             if "slug" in kinds:
-                found.append("agent_x_in_y")
+                found.extend(("agent_x_in_y", "parent_b_in_y"))
         return [v for v in found if self.cross.get(v, "") is not None]
 
 
@@ -211,6 +213,46 @@ ROUTES.update({
         "401 403 403 403 403 403", path={"account_id": "account"}),
 })
 
+# --- accounts: GDPR (« Mes données », erasure requests, audit log) and second factor -----------
+ROUTES.update({
+    "accounts GET /api/accounts/me/export": E("401 200 200 403 403 403",
+                                              note="the household's own archive only"),
+    "accounts GET /api/accounts/me/erasure": E("401 200 200 403 403 403"),
+    "accounts POST /api/accounts/me/erasure": E(
+        "401 pass pass 403 403 403", body=lambda ref: {"reason": "Nous partons."},
+        note="already asked in the world: 409 once past authorization"),
+    "accounts GET /api/accounts/communes/<slug>/erasure-requests": E(
+        "401 404 404 200 403 200", path=SLUG),
+    "accounts GET /api/accounts/communes/<slug>/erasure-requests/<request_id>": E(
+        "401 404 404 200 403 200", path={"slug": "slug", "request_id": "erasure"}),
+    "accounts POST /api/accounts/communes/<slug>/erasure-requests/<request_id>/decision": E(
+        "401 404 404 pass 403 pass", path={"slug": "slug", "request_id": "erasure"},
+        body=lambda ref: {"accept": False, "reason": "Une facture reste à payer."}),
+    "accounts GET /api/accounts/communes/<slug>/audit": E(
+        "401 404 404 403 403 200", path=SLUG,
+        note="the commune's data-protection officer (role dpo, none in the demo) or a "
+             "platform admin; an agent who is not the DPO: 403"),
+    "accounts POST /internal/second-factor/<account_id>/enrolment": E(
+        "401 403 403 403 403 403", path={"account_id": "account"},
+        note="the gateway's service token only"),
+    "accounts POST /internal/second-factor/<account_id>/enrolment/confirm": E(
+        "401 403 403 403 403 403", path={"account_id": "account"},
+        body=lambda ref: {"code": "123456"}),
+    "accounts POST /internal/second-factor/<account_id>/verify": E(
+        "401 403 403 403 403 403", path={"account_id": "account"},
+        body=lambda ref: {"code": "123456"}),
+    "accounts POST /internal/second-factor/<account_id>/recover": E(
+        "401 403 403 403 403 403", path={"account_id": "account"},
+        body=lambda ref: {"code": "ABCD-EFGH"}),
+})
+for _service in ("reservations", "billing", "requests", "notifications"):
+    # GDPR: what accounts gathers for a household's archive or erasure; accounts' service
+    # token only (a person's token, even the household's own, is not a service token: 401).
+    for _tail in ("export", "erasure-blockers", "documents/<document_id>"):
+        ROUTES[f"{_service} GET /internal/households/<family_id>/{_tail}"] = E(
+            "401 401 401 401 401 401",
+            path={"family_id": "family", "document_id": "document"})
+
 # --- reservations ------------------------------------------------------------------------------
 ROUTES.update({
     f"reservations GET {RES}": E(MEMBERS, path=SLUG),
@@ -294,10 +336,11 @@ ROUTES.update({
         body=lambda ref: {"accept": False, "message": "Hors délai."}),
     f"reservations GET {RES}/waiting-list": E(MEMBERS, path=SLUG),
     f"reservations POST {RES}/waiting-list/<entry_id>/accept": E(
-        "401 404 404 403 403 403", path={"slug": "slug", "entry_id": "unknown"},
-        note="no waiting-list entry in the world: an unknown id for every family"),
+        "401 pass 404 403 403 403", path={"slug": "slug", "entry_id": "waiting"},
+        note="A's entry is waiting, not offered: 409 once past authorization"),
     f"reservations DELETE {RES}/waiting-list/<entry_id>": E(
-        "401 404 404 404 403 404", path={"slug": "slug", "entry_id": "unknown"}),
+        "401 204 404 204 403 204", path={"slug": "slug", "entry_id": "waiting"},
+        note="the family withdraws; an agent may remove an entry too; again: 204"),
     f"reservations GET {RES}/attendance": E(
         AGENTS_READ, path=SLUG, query=lambda ref: {"site": ref("site"), "date": "2031-03-03"}),
     f"reservations PUT {RES}/attendance": E(
@@ -374,10 +417,11 @@ ROUTES.update({
     "billing POST /api/billing/invoices/<invoice_id>/unhide": E(
         "401 200 404 403 403 403", path={"invoice_id": "invoice"}),
     "billing POST /api/billing/invoices/claim": E(
-        "401 404 404 403 403 403",
-        body=lambda ref: {"reference": "FAC-INCONNUE", "amount": "12.00"},
+        "401 200 404 403 403 403",
+        body=lambda ref: {"reference": ref("invoice_paid_number"), "amount": "30.00"},
         may_write=("claim_attempts",),
-        note="attempts are counted (throttling) even when refused"),
+        note="A's own invoice by its reference and amount: 200; another household's: the "
+             "same 404 as an unknown reference; attempts are counted even when refused"),
     "billing GET /api/billing/credit-notes/<note_id>/pdf": E(
         "401 200 404 200 404 200", path={"note_id": "credit_note"}),
     "billing POST /api/billing/payments": E(
@@ -464,6 +508,12 @@ ROUTES.update({
 CROSS = {
     # parent A with household B's objects, in commune X where both live
     "parent_a_with_b": {"actor": "parent_a", "household": "B", "commune": "X", "slug": "X"},
+    # parent A (a member of X and Y) with commune Y's objects (activities, categories...)
+    # under X's slug
+    "parent_a_with_y_ids": {"actor": "parent_a", "household": "A", "commune": "Y",
+                            "slug": "X"},
+    # parent B (a member of X only) in commune Y, with Y's objects: Y is not theirs to know
+    "parent_b_in_y": {"actor": "parent_b", "household": "C", "commune": "Y", "slug": "Y"},
     # agent X with commune Y's objects (household C), under X's slug
     "agent_x_with_y_ids": {"actor": "agent_x", "household": "C", "commune": "Y", "slug": "X"},
     # agent X with commune Y's objects under Y's slug

@@ -209,8 +209,13 @@ def _populate(world: World) -> None:
             "requests", "GET", f"/api/requests/communes/{s}/requests", a).status_code == 200)
 
     _reservations(world)
+    _waiting_list(world)
+    # Lines left in open baskets (after every checkout above).
+    for owner, commune in (("A", "X"), ("B", "X"), ("C", "Y")):
+        fresh(world, "basket_item", owner, commune)
     _billing(world)
     _requests(world)
+    _erasures(world)
     # Let the relays publish and the consumers settle, then stop every worker: from here on
     # only the calls under test change the databases.
     eventually(lambda: all(_outbox_drained(world, name) for name in SERVICES))
@@ -271,15 +276,6 @@ def _reservations(world: World) -> None:
         ids["booking", owner] = bookings[0]["id"]
         cancelled = world.ok("reservations", "POST", f"{base}/{slug}/cancellations", actor,
                              json={"booking_ids": [bookings[-1]["id"]], "reason": "Malade"})
-        ids["cancellation", owner] = cancelled.get("id") or (
-            cancelled.get("items") or cancelled.get("cancellations") or [{}])[0].get("id")
-        later = _first_monday_after(today, 8)
-        basket = world.ok("reservations", "POST", f"{base}/{slug}/basket/items", actor,
-                          json={"child_id": child, "activity_id": activity,
-                                "period": {"from": str(later),
-                                           "to": str(later + timedelta(days=34)),
-                                           "weekdays": [1]}})
-        ids["basket_item", owner] = basket["items"][0]["id"]
         ids["cancellation", owner] = (cancelled["cancellations"] or cancelled["requests"])[0]["id"]
 
 
@@ -301,6 +297,7 @@ def _billing(world: World) -> None:
                 "family_id": family, "label": "Séjour",
                 "lines": [{"label": "Séjour", "quantity": 2, "unit_price": "15.00"}]})
             ids[key, owner] = invoice["id"]
+            ids[f"{key}_number", owner] = invoice["number"]
         payment = world.ok("billing", "POST", "/api/billing/payments", actor, json={
             "invoice_ids": [ids["invoice_paid", owner]],
             "return_url": world.return_url})
@@ -397,7 +394,50 @@ def fresh(world: World, kind: str, household: str = "A", commune: str = "X") -> 
                                 "period": {"from": str(later),
                                            "to": str(later + timedelta(days=20)),
                                            "weekdays": [2]}})
-        known = {i["id"] for i in basket["items"]} - {world.ids[kind, household]}
+        known = {i["id"] for i in basket["items"]} - {world.ids.get((kind, household))}
         world.ids[kind, household] = sorted(known)[-1]
     else:
         raise KeyError(kind)
+
+
+def _erasures(world: World) -> None:
+    """Each household asks for its data to be erased (accounts' GDPR routes, when present)."""
+    if not any(r.rule == "/api/accounts/me/erasure"
+               for r in world.app("accounts").url_map.iter_rules()):
+        return
+    for owner, actor in PARENT_OF.items():
+        asked = world.ok("accounts", "POST", "/api/accounts/me/erasure", actor,
+                         json={"reason": "Nous déménageons."})
+        world.ids["erasure", owner] = asked["id"]
+
+
+def _waiting_list(world: World) -> None:
+    """An activity with one place a day in each commune: in X, A books a day and B waits for
+    it, B books the next and A waits; in Y, A books a day and C waits."""
+    base = "/api/reservations/communes"
+    day = _first_monday_after(date.today(), 30)
+    activity = {}
+    for commune, slug, agent in (("X", X, "agent_x"), ("Y", Y, "agent_y")):
+        repas = _activity(world, slug, "REPAS")
+        activity[slug] = world.ok("reservations", "POST", f"{base}/{slug}/activities", agent,
+                                  json={"service_id": repas["service_id"],
+                                        "site_id": repas["site_id"],
+                                        "code": f"ATELIER{commune}",
+                                        "label": "Atelier (une place)",
+                                        "payment_mode": "monthly", "unit_price": "1.00",
+                                        "capacity": 1, "waiting_list_size": 5,
+                                        "calendar": {"weekdays": [1, 2, 3, 4, 5]}})["id"]
+
+    def book(owner: str, slug: str, when: date) -> dict[str, Any]:
+        world.ok("reservations", "POST", f"{base}/{slug}/basket/items", PARENT_OF[owner],
+                 json={"child_id": world.ids["child", owner], "activity_id": activity[slug],
+                       "dates": [str(when)]})
+        return world.ok("reservations", "POST", f"{base}/{slug}/basket/checkout",
+                        PARENT_OF[owner], json={})
+
+    for booker, waiter, slug, when in (("A", "B", X, day), ("B", "A", X, day + timedelta(1)),
+                                       ("A", "C", Y, day + timedelta(2))):
+        book(booker, slug, when)
+        waiting = book(waiter, slug, when)["waiting_list"]
+        assert waiting, f"pas de liste d'attente pour {waiter}"
+        world.ids["waiting", waiter] = waiting[0]["id"]
