@@ -571,6 +571,7 @@ def test_lenient_fills_defaults():
         "address": None,
         "logo_url": None,
         "payment_config_ref": None,
+        "retention": None,
     }
     assert "timezone" not in data["settings"]  # the published data is not modified
 

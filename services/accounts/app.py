@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask
 
 from services.common.app import create_app as create_service_app
@@ -11,12 +13,28 @@ from . import NAME
 from .api import API_BLUEPRINTS, internal
 from .events import HANDLERS
 from .privacy_api import PRIVACY_BLUEPRINTS
+from .retention import DEFAULT_INTERVAL, retention_loop
 from .totp import SecretBox
+
+
+class AccountsRuntime(Runtime):
+    """The common runtime, plus the retention job (issue 8) among the worker's threads."""
+
+    def start_worker_threads(self, stop: threading.Event) -> list[threading.Thread]:
+        threads = super().start_worker_threads(stop)
+        raw = self.settings.extra.get("PRIVACY_RETENTION_INTERVAL")
+        interval = float(raw) if raw not in (None, "") else DEFAULT_INTERVAL
+        if interval > 0:
+            thread = threading.Thread(target=retention_loop, args=(self.db, interval, stop),
+                                      name=f"{self.name}-retention", daemon=True)
+            thread.start()
+            threads.append(thread)
+        return threads
 
 
 def build_runtime(**kwargs) -> Runtime:
     # internal_calls: the household's archive and erasure checks call the other services.
-    return Runtime.build(NAME, HANDLERS, internal_calls=True, **kwargs)
+    return AccountsRuntime.build(NAME, HANDLERS, internal_calls=True, **kwargs)
 
 
 def create_app(runtime: Runtime | None = None) -> Flask:

@@ -318,6 +318,8 @@ class CommuneSettings:
     address: dict[str, Any] | None = None
     logo_url: str | None = None
     payment_config_ref: str | None = None
+    # Issue 8: {audit_log_months, notifications_months, erasure_records_months}, or null.
+    retention: dict[str, Any] | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -328,6 +330,7 @@ class CommuneSettings:
             "address": normalise_address(self.address),
             "logo_url": self.logo_url,
             "payment_config_ref": self.payment_config_ref,
+            "retention": self.retention,
         }
 
 

@@ -203,6 +203,20 @@ class NewsInSchema(Schema):
     body = name_field(20000, required=True)
 
 
+class RetentionSchema(Schema):
+    """Issue 8: the commune's retention durations, in months (empty: the default)."""
+
+    audit_log_months = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                      validate=validate.Range(1, 120, error="Entre 1 et 120 "
+                                                                            "mois."))
+    notifications_months = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                          validate=validate.Range(1, 120, error="Entre 1 et "
+                                                                                "120 mois."))
+    erasure_records_months = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                            validate=validate.Range(1, 120, error="Entre 1 "
+                                                                                  "et 120 mois."))
+
+
 class CommuneSettingsSchema(Schema):
     timezone = fields.String(load_default="Europe/Paris",
                              validate=validate.OneOf(["Europe/Paris"]))
@@ -213,6 +227,7 @@ class CommuneSettingsSchema(Schema):
     address = fields.Nested(AddressSchema, load_default=None, allow_none=True)
     logo_url = fields.Url(load_default=None, allow_none=True, schemes={"https", "http"})
     payment_config_ref = optional_text(100)
+    retention = fields.Nested(RetentionSchema, load_default=None, allow_none=True)
 
 
 class CommuneSettingsPatchSchema(Schema):
@@ -223,6 +238,7 @@ class CommuneSettingsPatchSchema(Schema):
     address = fields.Nested(AddressSchema, allow_none=True)
     logo_url = fields.Url(allow_none=True, schemes={"https", "http"})
     payment_config_ref = optional_text(100, default=False)
+    retention = fields.Nested(RetentionSchema, allow_none=True)
 
 
 class CommuneCreateSchema(Schema):

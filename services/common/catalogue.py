@@ -257,6 +257,19 @@ class AddressSchema(EventSchema):
     city = Text()
 
 
+class RetentionSchema(EventSchema):
+    """Addition (issue 8): how long the commune keeps what has no other legal period, in
+    months; null (or absent) for the platform's default (audit log 12, sent e-mails 12,
+    records of erasure requests 36)."""
+
+    audit_log_months = fields.Integer(strict=True, load_default=None, allow_none=True,
+                                      validate=validate.Range(min=1, max=120))
+    notifications_months = fields.Integer(strict=True, load_default=None, allow_none=True,
+                                          validate=validate.Range(min=1, max=120))
+    erasure_records_months = fields.Integer(strict=True, load_default=None, allow_none=True,
+                                            validate=validate.Range(min=1, max=120))
+
+
 class CommuneSettingsSchema(EventSchema):
     timezone = fields.String(load_default="Europe/Paris", validate=validate.Regexp(TIMEZONE))
     modules = fields.List(
@@ -269,6 +282,8 @@ class CommuneSettingsSchema(EventSchema):
     # payment configuration held by billing.
     logo_url = fields.Url(load_default=None, allow_none=True)
     payment_config_ref = OptText()
+    # Addition (issue 8): the commune's retention durations.
+    retention = _Nested(RetentionSchema, load_default=None, allow_none=True)
 
 
 class GuardianSchema(EventSchema):

@@ -15,7 +15,7 @@ from . import NAME
 from .api import API_BLUEPRINTS
 from .domain import NotifierConfig
 from .events import build_handlers
-from .privacy import privacy_blueprint
+from .privacy import DEFAULT_INTERVAL, privacy_blueprint, retention_loop
 from .sender import Sender, sender_from_settings
 
 
@@ -34,6 +34,14 @@ class NotificationsRuntime(Runtime):
                                   daemon=True)
         thread.start()
         threads.append(thread)
+        # Issue 8: sent e-mails go after their commune's retention period.
+        raw = self.settings.extra.get("PRIVACY_RETENTION_INTERVAL")
+        interval = float(raw) if raw not in (None, "") else DEFAULT_INTERVAL
+        if interval > 0:
+            thread = threading.Thread(target=retention_loop, args=(self.db, interval, stop),
+                                      name=f"{self.name}-retention", daemon=True)
+            thread.start()
+            threads.append(thread)
         return threads
 
 
