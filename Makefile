@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/portail dev
 
-## make test: linters, the architecture contract and the test suite
+## make test: linters, the architecture contract, the dependency audit and the test suite
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/python .ci/audit.py
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -603,3 +603,45 @@ def test_dev_keys_are_generated_not_committed(tmp_path):
     assert key_file.exists() and oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert box.open(box.seal("ABC"), totp.KEY_ID) == "ABC"
     assert totp.SecretBox.of(settings).open(box.seal("ABC"), totp.KEY_ID) == "ABC"  # kept
+
+
+# dependency audit (.ci/audit.py, run by `make test`) ---------------------------------------
+def _audit_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ci_audit", ROOT / ".ci" / "audit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _report(*deps):
+    return {"dependencies": list(deps), "fixes": []}
+
+
+CLEAN = {"name": "flask", "version": "3.1.3", "vulns": []}
+VULNERABLE = {"name": "jinja2", "version": "3.1.0", "vulns": [
+    {"id": "GHSA-h5c8-rqwp-cp95", "fix_versions": ["3.1.3"], "aliases": [], "description": ""}]}
+SKIPPED = {"name": "urllib3", "skip_reason": "Dependency not found on PyPI and could not be "
+                                            "audited: urllib3 (2.8.0)"}
+
+
+@pytest.mark.parametrize("answers, required, code, said", [
+    ({"pypi": _report(CLEAN)}, False, 0, "aucune vulnérabilité connue dans les 1 paquets"),
+    ({"pypi": _report(CLEAN, VULNERABLE)}, False, 1, "VULNÉRABILITÉ jinja2 3.1.0"),
+    ({"pypi": _report(VULNERABLE), "osv": None}, True, 1, "GHSA-h5c8-rqwp-cp95"),
+    # The database unreachable: pip-audit alone would say "No known vulnerabilities found".
+    ({"pypi": _report(SKIPPED), "osv": None}, False, 0, "AUDIT NON EFFECTUÉ"),
+    ({"pypi": _report(SKIPPED), "osv": None}, True, 2, "AUDIT NON EFFECTUÉ"),
+    ({"pypi": None, "osv": None}, True, 2, "AUDIT NON EFFECTUÉ"),
+    # OSV answers when PyPI does not.
+    ({"pypi": _report(SKIPPED), "osv": _report({**CLEAN, "name": "urllib3"})}, True, 0,
+     "aucune vulnérabilité"),
+])
+def test_the_audit_fails_on_a_vulnerability_and_says_when_it_could_not_run(
+        monkeypatch, capsys, answers, required, code, said):
+    audit = _audit_module()
+    monkeypatch.setattr(audit, "run", lambda service: answers.get(service))
+    monkeypatch.setenv("PORTAIL_REQUIRE_AUDIT", "1" if required else "0")
+    assert audit.main() == code
+    assert said in capsys.readouterr().out
