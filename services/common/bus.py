@@ -28,6 +28,7 @@ from typing import Any
 
 from kombu import Connection, Exchange, Producer, Queue
 from kombu.mixins import ConsumerMixin
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,6 +48,15 @@ DEFAULT_RETRY_DELAYS = (1.0, 10.0, 60.0)
 
 class PermanentError(Exception):
     """Raised by a handler when retrying can never help: the message goes to the DLQ at once."""
+
+
+class BatchEventFailed(Exception):
+    """The handler of item ``index`` of a batch raised ``error`` (the batch is rolled back)."""
+
+    def __init__(self, index: int, error: Exception):
+        super().__init__(f"événement {index} du lot : {error!r}")
+        self.index = index
+        self.error = error
 
 
 def retry_delays_from_env() -> tuple[float, ...]:
@@ -293,8 +303,8 @@ class EventConsumer(ConsumerMixin):
     handlers: dict[str, Handler]
     topology: Topology
     prefetch: int = 256
-    # Up to this many messages already delivered are handled in one transaction, each in its
-    # own savepoint (one commit, so one WAL sync, for the lot); 1 handles each message in a
+    # Up to this many messages already delivered are handled in one transaction (one commit,
+    # one WAL sync and one inbox statement for the lot); 1 handles each message in a
     # transaction of its own. Only on AMQP with PostgreSQL: the memory bus holds messages for
     # their retry delay, and SQLite writers would wait on each other's longer transactions.
     batch_size: int = 100
@@ -424,59 +434,61 @@ class EventConsumer(ConsumerMixin):
             prepared = self._prepare(message)
             if prepared is not None:
                 ready.append((message, *prepared))
-        if len(ready) < 2:
-            for item in ready:
-                self._process(*item)
-            return
-        try:
-            outcomes = self.handle_batch([(event, data, handler)
-                                          for _, event, data, handler in ready])
-        except Exception as exc:
-            # The transaction failed as a whole (database away, commit refused): each message
-            # is taken again in a transaction of its own, as without batching. Should the
-            # commit have gone through after all, the inbox makes those duplicates.
-            log.warning("event_batch_failed", error=repr(exc), size=len(ready))
-            for item in ready:
-                self._process(*item)
-            return
-        # Acknowledged (or sent to retry) only now that the batch is committed.
-        for (message, event, _data, _handler), outcome in zip(ready, outcomes, strict=True):
-            self._bind(event)
-            self._finish(message, event, outcome)
-
-    def handle_batch(self, items: list[tuple[Event, dict[str, Any], Handler]]
-                     ) -> list[str | Exception]:
-        """Run each handler once per event id, all in one transaction, each event in its own
-        savepoint: a failing handler undoes its own effects and inbox row only. Returns, per
-        item, "handled", "duplicate" or the handler's exception (that event is not handled)."""
-        outcomes: list[str | Exception] = []
-        with self.db.transaction() as session:
-            for event, data, handler in items:
+        while len(ready) > 1:
+            try:
+                outcomes = self.handle_batch([(event, data, handler)
+                                              for _, event, data, handler in ready])
+            except BatchEventFailed as failed:
+                # Nothing of the batch was committed. The failing event goes to a retry queue
+                # or the DLQ, as it would alone (its handler ran once for this delivery); the
+                # others are handled again without it (their first run left no trace).
+                message, event, _data, _handler = ready.pop(failed.index)
                 self._bind(event)
-                duplicate = False
-                try:
-                    with session.begin_nested():  # rolled back on any exception
-                        try:
-                            # As in handle(): a concurrent delivery of the same id waits on
-                            # this key, then fails here. The inbox has no other constraint, so
-                            # a conflict means handled already (or earlier in this batch).
-                            session.execute(INBOX.insert().values(
-                                consumer=self.service, event_id=event.id, type=event.type))
-                        except IntegrityError:
-                            duplicate = True
-                            raise
-                        handler(session, event, data)
-                except Exception as exc:
-                    if duplicate:
-                        log.info("event_duplicate")
-                    outcomes.append("duplicate" if duplicate else exc)
+                self._finish(message, event, failed.error)
+                continue
+            except Exception as exc:
+                # The transaction failed as a whole (database away, commit refused): each
+                # message is taken again in a transaction of its own, as without batching.
+                # Should the commit have gone through after all, the inbox makes duplicates.
+                log.warning("event_batch_failed", error=repr(exc), size=len(ready))
+                break
+            # Acknowledged only now that the batch is committed.
+            for (message, event, _data, _handler), outcome in zip(ready, outcomes, strict=True):
+                self._bind(event)
+                self._finish(message, event, outcome)
+            return
+        for item in ready:
+            self._process(*item)
+
+    def handle_batch(self, items: list[tuple[Event, dict[str, Any], Handler]]) -> list[str]:
+        """Run each handler once per event id, all in one transaction: returns, per item,
+        "handled" or "duplicate". Nothing is committed when anything fails; a failing handler
+        raises ``BatchEventFailed`` telling which item it was."""
+        outcomes: list[str] = []
+        with self.db.transaction() as session:
+            rows = {event.id: {"consumer": self.service, "event_id": event.id,
+                               "type": event.type} for event, _data, _handler in items}
+            # One statement for the batch's inbox rows. As in handle(), a concurrent delivery
+            # of the same id waits on its key; a conflict, then or now, means handled already.
+            fresh = set(session.scalars(
+                pg_insert(INBOX).values(list(rows.values()))
+                .on_conflict_do_nothing().returning(INBOX.c.event_id)))
+            for event, data, handler in items:
+                if event.id not in fresh:
+                    outcomes.append("duplicate")
                     continue
+                fresh.discard(event.id)  # a second copy further in this batch is a duplicate
+                self._bind(event)
+                try:
+                    handler(session, event, data)
+                except Exception as exc:
+                    raise BatchEventFailed(len(outcomes), exc) from exc
                 outcomes.append("handled")
+            if "handled" in outcomes:
                 mark(session, "inbox")
         for (event, _data, _handler), outcome in zip(items, outcomes, strict=True):
-            if outcome == "handled":
-                self._bind(event)
-                log.info("event_handled")
+            self._bind(event)
+            log.info("event_handled" if outcome == "handled" else "event_duplicate")
         return outcomes
 
     def handle(self, event: Event, data: dict[str, Any], handler: Handler) -> str:

@@ -1,6 +1,7 @@
 """Batching on the bus keeps every guarantee: the relay publishes a claimed batch and waits for
-its confirms once; the consumer handles what arrived together in one transaction, each event
-in its own savepoint. Against the real RabbitMQ and PostgreSQL, like test_guarantees.py.
+its confirms once; the consumer handles what arrived together in one transaction, and takes
+each message on its own when that fails. Against the real RabbitMQ and PostgreSQL, like
+test_guarantees.py.
 """
 
 from __future__ import annotations
@@ -41,6 +42,19 @@ def _inbox_commits(probe) -> list[int]:
     return commits
 
 
+def test_events_that_arrive_together_are_committed_together(probe, broker):
+    events = probe.emit_many(40)
+    _queued(probe, broker, events)
+    commits = _inbox_commits(probe)
+    with probe.running(probe.consumer()):
+        wait_for(lambda: len(probe.effects()) == len(events), what="every effect")
+        probe.settle(broker)
+    _only_once(probe.effects(), events)
+    _only_once(probe.inbox(), events)
+    assert len(commits) < len(events), "the events were not handled in batches"
+    assert broker.depth(probe.queue) == 0
+
+
 def test_one_failing_event_in_a_batch_neither_loses_nor_duplicates_the_others(probe, broker):
     before = probe.emit_many(20, "Before")
     flaky = probe.emit("flaky")
@@ -54,7 +68,6 @@ def test_one_failing_event_in_a_batch_neither_loses_nor_duplicates_the_others(pr
             failures.append(event.id)
             raise RuntimeError("first attempt fails")
 
-    commits = _inbox_commits(probe)
     retries = handled_total("retry")
     with probe.running(probe.consumer(effect_handler(then=then))):
         wait_for(lambda: len(probe.effects()) == len(events), what="every effect")
@@ -62,10 +75,9 @@ def test_one_failing_event_in_a_batch_neither_loses_nor_duplicates_the_others(pr
     assert failures == [flaky.id]
     assert handled_total("retry") - retries == 1
     effects = probe.effects()
-    # The failed attempt's effect was undone with its savepoint, not the batch's others.
+    # The failed attempt's effect was undone, and the others' were applied once.
     _only_once(effects, events)
     _only_once(probe.inbox(), events)
-    assert len(commits) < len(events), "the events were not handled in batches"
     for queue in [probe.queue, probe.dlq, *probe.retry_queues]:
         assert broker.depth(queue) == 0
 
@@ -109,7 +121,7 @@ def test_consumer_killed_during_a_batch_loses_and_doubles_nothing(
     if after_commit:
         assert len(committed) >= 2, "a batch of several events was committed before the kill"
     else:
-        # Handled in the batch (savepoints released) yet not committed when it died.
+        # Handled in the batch yet not committed when it died.
         assert len(committed) < 15, "the kill did not happen inside a batch"
 
     duplicates = handled_total("duplicate")
