@@ -90,10 +90,12 @@ def _to_login(message: str = EXPIRED) -> Response:
     return redirect(url_for("pages.login", suivant=_target()), 303)
 
 
-def _logged_in(answer, target: str | None) -> Response:
+def _logged_in(answer, target: str | None, message: str | None = None) -> Response:
     """The gateway opened the full session: its cookie replaces the pending one."""
     response = redirect(target or url_for("pages.home"), 303)
     session.clear()  # a fresh CSRF session for the new identity
+    if message:  # after the clear, or it would be lost with the old session
+        flash(message, "success")
     for line in session_set_cookies(answer):
         response.headers.add("Set-Cookie", line)
     return response
@@ -162,10 +164,10 @@ def recover():
     if isinstance(answer, tuple | Response):
         return answer
     left = json_body(answer).get("recovery_codes_left", 0)
-    flash(f"Code de secours accepté. Il vous en reste {left}. Si vous avez perdu votre "
-          "téléphone, demandez à un administrateur de réinitialiser votre double "
-          "authentification.", "success")
-    return _logged_in(answer, page["target"])
+    return _logged_in(answer, page["target"],
+                      f"Code de secours accepté. Il vous en reste {left}. Si vous avez perdu "
+                      "votre téléphone, demandez à un administrateur de réinitialiser votre "
+                      "double authentification.")
 
 
 @second_factor.route("/connexion/double-authentification", methods=["GET", "POST"])

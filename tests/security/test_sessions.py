@@ -645,3 +645,110 @@ def test_the_audit_fails_on_a_vulnerability_and_says_when_it_could_not_run(
     monkeypatch.setenv("PORTAIL_REQUIRE_AUDIT", "1" if required else "0")
     assert audit.main() == code
     assert said in capsys.readouterr().out
+
+
+# the portal's second-factor pages (against the fake gateway) -------------------------------
+NEW_SESSION = "portail_session=n3w; Path=/; HttpOnly; SameSite=Lax; Max-Age=43200"
+
+
+def _portal(fake=None, env: str = "dev"):
+    from tests.portal.support import FakeGateway, build
+
+    fake = fake or FakeGateway()
+    return fake, build(fake, env).test_client()
+
+
+def _csrf(client, path: str) -> str:
+    from tests.portal.support import csrf_token
+
+    return csrf_token(client, path)
+
+
+def test_portal_login_of_an_agent_goes_to_the_code_page_then_home():
+    from tests.portal.support import AGENT, SESSION_LINE
+
+    fake, client = _portal()
+    fake.on("POST", "/auth/login", 200, {"access_token": "p", "second_factor": "totp"},
+            {"Set-Cookie": SESSION_LINE})
+    answer = client.post("/connexion?suivant=/agent/familles", data={
+        "email": AGENT["email"], "password": "portail-demo", "csrf_token": _csrf(client,
+                                                                                   "/connexion")})
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "/connexion/verification?suivant=/agent/familles"
+    assert any(line.startswith("portail_session=s3cr3t") for line in
+               answer.headers.getlist("Set-Cookie"))
+    # While pending, the pages see nobody (the gateway says so).
+    fake.on("GET", "/auth/me", body={**AGENT, "communes": [], "second_factor": "pending"})
+    assert "Se déconnecter" not in client.get("/").get_data(as_text=True)
+    page = client.get("/connexion/verification?suivant=/agent/familles")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Code à 6 chiffres" in text
+    assert pyotp.TOTP(totp.DEMO_SECRET).now() in text  # the dev hint (dev mode only)
+    token = _csrf(client, "/connexion/verification")
+    fake.on("POST", "/auth/second-factor", 401,
+            {"status": 401, "detail": "Code incorrect ou déjà utilisé."})
+    wrong = client.post("/connexion/verification?suivant=/agent/familles",
+                        data={"code": "000000", "csrf_token": token})
+    assert wrong.status_code == 422 and "Code incorrect" in wrong.get_data(as_text=True)
+    fake.on("POST", "/auth/second-factor", 200, {"access_token": "n3w"},
+            {"Set-Cookie": NEW_SESSION})
+    right = client.post("/connexion/verification?suivant=/agent/familles",
+                        data={"code": "123 456", "csrf_token": token})
+    assert right.status_code == 303 and right.headers["Location"] == "/agent/familles"
+    assert NEW_SESSION in right.headers.getlist("Set-Cookie")
+    assert fake.last_json("POST", "/auth/second-factor") == {"code": "123456"}
+
+
+def test_portal_code_page_in_production_gives_no_hint_and_an_expired_session_logs_in_again():
+    fake, client = _portal(env="production")
+    client.set_cookie("portail_session", "p")
+    text = client.get("/connexion/verification").get_data(as_text=True)
+    assert "Mode démonstration" not in text
+    fake.on("POST", "/auth/second-factor", 401, {"status": 401, "detail": "Votre session a "
+                                                 "expiré : veuillez vous reconnecter."})
+    answer = client.post("/connexion/verification",
+                         data={"code": "123456",
+                               "csrf_token": _csrf(client, "/connexion/verification")})
+    assert answer.status_code == 303 and answer.headers["Location"].startswith("/connexion")
+
+
+def test_portal_enrolment_shows_qr_and_key_then_the_recovery_codes_once():
+    fake, client = _portal()
+    client.set_cookie("portail_session", "p")
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    fake.on("POST", "/auth/second-factor/enrolment", 200, {
+        "secret": secret,
+        "otpauth_uri": f"otpauth://totp/Portail%20Famille:a%40b.fr?secret={secret}"})
+    page = client.get("/connexion/double-authentification")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "<svg" in text and "JBSW Y3DP EHPK 3PXP" in text
+    assert page.headers["Cache-Control"] == "private, no-store"
+    codes = [f"aaaa-bbbb-cccc-{i:04d}" for i in range(10)]
+    fake.on("POST", "/auth/second-factor/enrolment/confirm", 200,
+            {"access_token": "n3w", "recovery_codes": codes}, {"Set-Cookie": NEW_SESSION})
+    done = client.post("/connexion/double-authentification", data={
+        "code": "123456", "csrf_token": _csrf(client, "/connexion/double-authentification")})
+    text = done.get_data(as_text=True)
+    assert done.status_code == 200 and all(code in text for code in codes)
+    assert NEW_SESSION in done.headers.getlist("Set-Cookie")
+    assert done.headers["Cache-Control"] == "no-store"
+    # Already enrolled: the page sends to the code page instead.
+    fake.on("POST", "/auth/second-factor/enrolment", 409, {"status": 409})
+    again = client.get("/connexion/double-authentification")
+    assert again.status_code == 303 and "/connexion/verification" in again.headers["Location"]
+
+
+def test_portal_recovery_code_page():
+    fake, client = _portal()
+    client.set_cookie("portail_session", "p")
+    fake.on("POST", "/auth/second-factor", 200, {"access_token": "n3w",
+                                                 "recovery_codes_left": 4},
+            {"Set-Cookie": NEW_SESSION})
+    answer = client.post("/connexion/secours", data={
+        "recovery_code": " abcd-efgh-jkmn-pqrs ",
+        "csrf_token": _csrf(client, "/connexion/secours")})
+    assert answer.status_code == 303
+    assert fake.last_json("POST", "/auth/second-factor") == {
+        "recovery_code": "abcd-efgh-jkmn-pqrs"}
+    assert "Il vous en reste 4" in client.get("/").get_data(as_text=True)
