@@ -15,6 +15,7 @@ from services.common.runtime import Runtime
 
 from . import NAME
 from .api import API_BLUEPRINTS
+from .domain.opening import warm
 from .events import build_handlers, system_clock
 from .operations import Operations, ServiceBilling
 from .privacy import privacy_blueprint
@@ -103,6 +104,8 @@ def create_app(runtime: Runtime | None = None) -> Flask:
                     "d'attente et pointage.",
         ready_checks=[runtime.broker_check],
     )
+    # The holiday tables every booking rule reads, built before the first request needs them.
+    warm(getattr(runtime, "now", system_clock)().date())
     if isinstance(runtime, ReservationsRuntime):
         app.extensions["reservations"] = runtime.operations()
     else:  # a plain runtime (tools): the same use cases, on the system clock

@@ -456,9 +456,18 @@ class Operations:
                     "Une liste d'attente suppose une capacité."]})
             more_room = "capacity" in values and (
                 values["capacity"] is None or (row.capacity or 0) < values["capacity"])
+            newly_capped = row.capacity is None and values.get("capacity") is not None
             for key, value in values.items():
                 setattr(row, key, value)
             session.flush()
+            if newly_capped:
+                # Checkouts keep no count for days without a capacity: count them now.
+                counted = [(row.id, day) for day in session.scalars(
+                    select(Booking.date).distinct().where(
+                        Booking.activity_id == row.id, Booking.date >= self.today(),
+                        Booking.status.in_(domain.HOLDING)))]
+                store.lock(session, counted)
+                store.recount(session, counted)
             if more_room:
                 # New places go to the first in line, as a freed place would.
                 pairs = sorted(set(session.execute(select(
@@ -916,8 +925,11 @@ class Operations:
             if key in live and key not in refused:
                 refusals.append(domain.already_booked_refusal(child, activity, day))
                 refused.add(key)
-        # The places: locked in (activity, date) order, then counted from the bookings.
-        pairs = sorted({(a.id, d) for _, a, d, _ in lines})
+        # The places: locked in (activity, date) order, then counted from the bookings. Only
+        # days with a capacity: a day without one (the canteen) takes every child, and locking
+        # it made every basket of the morning bookings open wait for all the others (the surge
+        # benchmark); its occupancy row is counted when a capacity is set (update_activity).
+        pairs = sorted({(a.id, d) for _, a, d, _ in lines if a.capacity is not None})
         store.lock(session, pairs)
         found = store.counts(session, pairs)
         taken = {p: v[0] for p, v in found.items()}
@@ -940,7 +952,8 @@ class Operations:
                     refusals.append(domain.full_refusal(child, activity, day,
                                                         activity.has_waiting_list))
                 continue
-            taken[pair] += 1
+            if activity.capacity is not None:
+                taken[pair] += 1
             to_book.append((child, activity, day))
         if refusals:
             names = {c.id: c.first_name for c, _, _, _ in lines}

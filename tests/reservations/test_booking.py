@@ -18,6 +18,7 @@ from tests.reservations.support import (
     OTHER_PARENT,
     PARENT,
     REPAS,
+    RESTAURATION,
     SCHOOL_YEAR,
     SOIR,
     paris,
@@ -296,6 +297,20 @@ def test_a_full_day_without_waiting_list_is_refused(reservations, billing):
     assert body["conflicts"][0]["rule"] == "full"
     assert r.calendar(LEA, "2026-12-09", activity=MERCREDI)["2026-12-09"][MERCREDI][
         "state"] == "full"
+
+
+def test_days_without_capacity_are_counted_once_one_is_set(reservations, billing):
+    """Checkouts keep no count of places for an activity without capacity (the canteen): once
+    an agent sets one, the days already booked show as full."""
+    r = reservations
+    r.book(LEA, REPAS, ["2026-12-07"])
+    r.patch(f"jolieville/activities/{REPAS}", json={"capacity": 1})
+    enrol_other_child(r, RESTAURATION)
+    cell = r.calendar(OTHER_CHILD, "2026-12-07", activity=REPAS, as_=OTHER_PARENT)[
+        "2026-12-07"][REPAS]
+    assert cell["state"] == "full"
+    r.add(OTHER_CHILD, REPAS, ["2026-12-07"], OTHER_PARENT)
+    assert r.checkout(OTHER_PARENT).status_code == 409
 
 
 def test_a_full_day_goes_to_the_waiting_list(reservations, billing):

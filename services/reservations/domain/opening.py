@@ -11,6 +11,7 @@ specific exception wins; at equal specificity a closure wins.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -20,11 +21,35 @@ PUBLIC_HOLIDAY_MODES = ("closed", "open")
 ZONES = ("A", "B", "C")
 
 
+# Building the holiday tables costs about a second of CPU (the ``holidays`` package, the CSV
+# of ``vacances_scolaires_france``): once per process, under this lock, so that the threads of
+# a fresh gunicorn worker do not all build them at once; ``warm`` does it before any request.
+_building = threading.RLock()
+
+
 @functools.lru_cache(maxsize=64)
-def _public_holidays(year: int) -> dict[date, str]:
+def _public_holidays_of(year: int) -> dict[date, str]:
     import holidays
 
     return dict(holidays.France(years=[year], language="fr").items())
+
+
+def _public_holidays(year: int) -> dict[date, str]:
+    with _building:
+        return _public_holidays_of(year)
+
+
+def warm(today: date) -> threading.Thread:
+    """Build this year's and next year's tables in the background (web processes at start)."""
+    def build() -> None:
+        for year in (today.year, today.year + 1):
+            _public_holidays(year)
+            for zone in ZONES:
+                _school_holidays(year, zone)
+
+    thread = threading.Thread(target=build, name="holidays-warm", daemon=True)
+    thread.start()
+    return thread
 
 
 def public_holiday(day: date) -> str | None:
@@ -33,10 +58,15 @@ def public_holiday(day: date) -> str | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _school_dates():
+def _school_dates_table():
     from vacances_scolaires_france import SchoolHolidayDates
 
     return SchoolHolidayDates()
+
+
+def _school_dates():
+    with _building:
+        return _school_dates_table()
 
 
 @functools.lru_cache(maxsize=256)
