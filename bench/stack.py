@@ -1,0 +1,119 @@
+"""The suite the HTTP scenarios measure: the distributed topology as deployed, and its memory.
+
+Every process separate (``portail serve NAME`` under gunicorn with deploy/gunicorn.conf.py,
+``portail worker NAME``, the SMTP sink), with the worker and thread counts of the production
+configuration (deploy/k8s/configmap.yaml: ``WEB_CONCURRENCY=2``, ``GUNICORN_THREADS=4``), in
+production mode, on scratch databases and bus names removed afterwards.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from bench.infra import amqp_url, pg_server
+from services.common.db import Database
+from tests.e2e.topology import DistributedTopology
+
+PRODUCTION = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4",
+              # Production's default is no online payment; the benchmark pays in the simulator.
+              "PAYMENT_PROVIDER": "simulator", "LOG_LEVEL": "WARNING"}
+
+
+@contextmanager
+def distributed(web: tuple[str, ...], workers: tuple[str, ...], *, smtp: bool = False,
+                env: dict[str, str] | None = None) -> Iterator[DistributedTopology]:
+    data_dir = Path(tempfile.mkdtemp(prefix="portail-bench-"))
+    topology = DistributedTopology(pg_server(), amqp_url(), data_dir, mode="production")
+    topology.env.update({**PRODUCTION, **(env or {})})
+    # Required in production since agents have two-factor authentication.
+    topology.env.setdefault("TOTP_ENCRYPTION_KEY", Fernet.generate_key().decode())
+    topology.start(web=web, workers=workers, smtp=smtp)  # stops what it started on failure
+    try:
+        yield topology
+    finally:
+        topology.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+WEB = ("gateway", "portal", "accounts", "reservations", "billing", "requests", "notifications")
+WORKERS = ("accounts", "reservations", "billing", "requests", "notifications")
+_shared: dict[str, object] = {}
+
+
+def shared() -> DistributedTopology:
+    """The whole suite (every web process and worker, the SMTP sink), started once per run of
+    ``python -m bench`` and shared by the HTTP scenarios (each works on its own households), so
+    that the quick run starts the 13 processes once. Its memory at rest is noted right after
+    start, before any scenario, for the footprint. Stopped when the run exits."""
+    if "topology" not in _shared:
+        context = distributed(WEB, WORKERS, smtp=True)
+        topology = context.__enter__()
+        atexit.register(context.__exit__, None, None, None)
+        time.sleep(2)  # let the workers finish their first polls
+        _shared.update(topology=topology, rest=process_memory(topology))
+    return _shared["topology"]  # type: ignore[return-value]
+
+
+def memory_at_rest() -> dict[str, tuple[float, int]]:
+    shared()
+    return _shared["rest"]  # type: ignore[return-value]
+
+
+def database(topology: DistributedTopology, name: str) -> Database:
+    return Database(topology.env[f"{name.upper()}_DATABASE_URL"], pool_size=8)
+
+
+# --- memory ------------------------------------------------------------------------------------
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid``, in MB (VmRSS; 0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def tree_rss_mb(pid: int) -> tuple[float, int]:
+    """Resident memory of a process and all its descendants (a gunicorn master and its
+    workers), in MB, and how many processes that is."""
+    seen, todo, total = set(), [pid], 0.0
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        total += rss_mb(current)
+        todo += _children(current)
+    return total, len(seen)
+
+
+def process_memory(topology: DistributedTopology) -> dict[str, tuple[float, int]]:
+    """Name -> (MB, processes) for every process of the topology still running."""
+    return {name: tree_rss_mb(proc.pid) for name, proc in sorted(topology.processes.items())
+            if proc.poll() is None}
+
+
+def machine_note() -> str:
+    return f"{os.cpu_count()} cores; client, servers, PostgreSQL and RabbitMQ on one machine"
