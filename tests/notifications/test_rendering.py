@@ -100,7 +100,8 @@ EXPECTED = {
 def test_every_person_event_has_a_handler_and_the_communes_are_still_followed():
     assert set(KINDS) == PERSON_EVENTS
     assert set(HANDLERS) == PERSON_EVENTS | {"accounts.commune.created",
-                                             "accounts.commune.updated"}
+                                             "accounts.commune.updated",
+                                             "accounts.household.erased"}  # issue 8
     assert set(EXPECTED) == PERSON_EVENTS
 
 
