@@ -101,3 +101,9 @@ def test_an_erasure_record_and_the_erased_households_leftovers_go_after_36_month
         assert session.get(Account, PARENT_ID) is None
         assert session.get(Family, CASSEREAU) is None
         assert session.scalar(select(ErasureRequest)) is None
+
+
+def test_the_same_on_postgresql(pg_accounts):
+    """PostgreSQL: row locks, aware datetimes and the cascades behave as on SQLite."""
+    test_audit_entries_follow_each_communes_period(pg_accounts)
+    test_an_erasure_record_and_the_erased_households_leftovers_go_after_36_months(pg_accounts)
