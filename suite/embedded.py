@@ -115,6 +115,10 @@ def run(host: str, port: int, data_dir: Path, fresh: bool) -> None:
     print("Comptes de démonstration (mot de passe : portail-demo) :")
     for role, email in DEMO_LOGINS:
         print(f"  - {email:<24} {role}")
+    from services.accounts.totp import DEMO_SECRET as DEMO_TOTP_SECRET
+
+    print("Double authentification des agents et de l'administrateur : clé TOTP de "
+          f"démonstration {DEMO_TOTP_SECRET} (la page du code affiche le code actuel)")
     print(f"Courriels envoyés : {suite.url}/dev/mail")
     print("Ctrl-C pour arrêter.\n", flush=True)
 
