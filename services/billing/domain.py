@@ -378,9 +378,12 @@ def compute_run(
         surcharge = ZERO
         prices = set()
         unbooked = 0
+        # One price per child and activity for the month (computed once, not per day).
+        tariff_price = rule.price(quotients.get(family_id), rank.get(child_id, 1)) \
+            if rule is not None else None
         for _day, booking, was_booked in days:
-            if rule is not None:
-                price = rule.price(quotients.get(family_id), rank.get(child_id, 1))
+            if tariff_price is not None:
+                price = tariff_price
             else:
                 price = booking.unit_price if booking is not None else ZERO
             prices.add(price)

@@ -40,17 +40,15 @@ from services.common.config import Settings
 from services.common.db import Database
 from services.common.errors import Problem
 from services.common.events import Event
-from services.common.households import CHILDREN, HOUSEHOLD_COMMUNES, HOUSEHOLDS, recipients
+from services.common.households import HOUSEHOLD_COMMUNES, HOUSEHOLDS, recipients
 from services.common.logging import get_logger
 from services.common.tenancy import COMMUNES, commune_or_404
 
-from . import NAME, domain, pdf
+from . import NAME, domain, pdf, runs
 from .domain import ZERO, RuleError, as_str, euros, french_date, money
 from .models import (
     Allocation,
-    Attendance,
     BillingSettings,
-    BookedDay,
     ClaimAttempt,
     Counter,
     CreditNote,
@@ -581,14 +579,14 @@ def rule_of(tariff: Tariff) -> domain.TariffRule:
         unbooked_surcharge=tariff.unbooked_surcharge or ZERO)
 
 
-def run_view(run: InvoicingRun, *, detail: bool = False) -> dict[str, Any]:
+def run_view(run: InvoicingRun, session: Session | None = None) -> dict[str, Any]:
+    """The run; with ``session``, its whole draft too (invoices and anomalies, for review)."""
     view = {"id": run.id, "period": run.period, "status": run.status,
             "total": as_str(run.total), "invoice_count": run.invoice_count,
             "anomaly_count": run.anomaly_count, "created_at": run.created_at,
             "updated_at": run.updated_at, "finalised_at": run.finalised_at}
-    if detail:
-        view["invoices"] = run.draft.get("invoices", [])
-        view["anomalies"] = run.draft.get("anomalies", [])
+    if session is not None:
+        view.update(runs.draft_detail(session, run.id))
     return view
 
 
@@ -753,55 +751,10 @@ class Billing:
             return {"family_id": family_id, "quotient": quotient}
 
     # invoicing runs ------------------------------------------------------------------------------
-    def _compute(self, session: Session, commune_id: str, period: str) -> domain.RunResult:
-        first, last = domain.period_bounds(period)
-        # Plain rows, not ORM objects: a month of a large commune is a lot of them.
-        bookings = [domain.DayBooking(*row) for row in session.execute(select(
-            BookedDay.booking_id, BookedDay.family_id, BookedDay.child_id,
-            BookedDay.activity_id, BookedDay.date, BookedDay.unit_price,
-            BookedDay.child_first_name, BookedDay.activity_name, BookedDay.status,
-            BookedDay.payment_mode).where(
-                BookedDay.commune_id == commune_id, BookedDay.date >= first,
-                BookedDay.date <= last))]
-        marks = [domain.DayAttendance(*row) for row in session.execute(select(
-            Attendance.family_id, Attendance.child_id, Attendance.activity_id, Attendance.date,
-            Attendance.status, Attendance.booking_id).where(
-                Attendance.commune_id == commune_id, Attendance.date >= first,
-                Attendance.date <= last))]
-        tariffs = {t.activity_id: rule_of(t) for t in session.scalars(
-            select(Tariff).where(Tariff.commune_id == commune_id,
-                                 Tariff.activity_id.is_not(None)))}
-        quotients = {q.family_id: q.quotient for q in session.scalars(
-            select(HouseholdQuotient).where(HouseholdQuotient.commune_id == commune_id))}
-        families = {b.family_id for b in bookings} | {m.family_id for m in marks}
-        names: dict[str, str] = {}
-        order: dict[str, tuple[str, str]] = {}
-        child_names: dict[str, str] = {}
-        ids = sorted(families)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for row in session.execute(select(HOUSEHOLDS.c.family_id, HOUSEHOLDS.c.family_name)
-                                       .where(HOUSEHOLDS.c.family_id.in_(chunk))):
-                names[row.family_id] = row.family_name
-            for row in session.execute(select(CHILDREN.c.id, CHILDREN.c.birth_date,
-                                              CHILDREN.c.first_name)
-                                       .where(CHILDREN.c.family_id.in_(chunk))):
-                order[row.id] = (row.birth_date, row.id)
-                child_names[row.id] = row.first_name
-        found = settings_of(session, commune_id)
-        try:
-            return domain.compute_run(
-                bookings, marks, tariffs=tariffs, quotients=quotients, birth_order=order,
-                names=names, child_names=child_names,
-                settings=domain.RunSettings(found.bill_unjustified_absence,
-                                            found.bill_unrecorded_bookings))
-        except RuleError as exc:
-            raise rule_problem(exc) from exc
-
-    def start_run(self, principal: Principal, slug: str, period: str
-                  ) -> tuple[dict[str, Any], bool]:
+    def start_run(self, principal: Principal, slug: str, period: str, *,
+                  detail: bool = True) -> tuple[dict[str, Any], bool]:
         """The period's draft, computed anew; a finalised period's run unchanged (created:
-        False, nothing made twice)."""
+        False, nothing made twice). ``detail``: the answer carries the whole draft."""
         try:
             domain.period_bounds(period)
         except RuleError as exc:
@@ -815,26 +768,21 @@ class Billing:
                                                    InvoicingRun.period == period)
                         .with_for_update()).scalar_one_or_none()
                     if run is not None and run.status == "finalised":
-                        return run_view(run, detail=True), False
+                        return run_view(run, session if detail else None), False
                     created = run is None
                     if run is None:
                         run = InvoicingRun(commune_id=commune["id"], period=period,
                                            created_by=principal.account_id, status="draft")
                         session.add(run)
-                    result = self._compute(session, commune["id"], period)
-                    run.draft = {
-                        "invoices": [{"family_id": i.family_id, "family_name": i.family_name,
-                                      "total": as_str(i.total),
-                                      "lines": [ln.as_json() for ln in i.lines]}
-                                     for i in result.invoices],
-                        "anomalies": [a.as_json() for a in result.anomalies],
-                    }
-                    run.total = result.total
-                    run.invoice_count = len(result.invoices)
-                    run.anomaly_count = len(result.anomalies)
+                    found = settings_of(session, commune["id"])
+                    try:
+                        runs.prepare(session, run, commune["id"], period, domain.RunSettings(
+                            found.bill_unjustified_absence, found.bill_unrecorded_bookings))
+                    except RuleError as exc:
+                        raise rule_problem(exc) from exc
                     run.updated_at = now()
                     session.flush()
-                    return run_view(run, detail=True), created
+                    return run_view(run, session if detail else None), created
             except IntegrityError:
                 continue  # another agent created the period's run at the same moment
         raise Problem(409, "Une autre campagne de facturation est en cours pour cette période.")
@@ -853,11 +801,13 @@ class Billing:
             run = session.get(InvoicingRun, run_id)
             if run is None or run.commune_id != commune["id"]:
                 raise Problem(404, "Cette campagne de facturation n'existe pas.")
-            return run_view(run, detail=True)
+            return run_view(run, session)
 
-    def finalise_run(self, principal: Principal, slug: str, run_id: str) -> dict[str, Any]:
+    def finalise_run(self, principal: Principal, slug: str, run_id: str, *,
+                     detail: bool = True) -> dict[str, Any]:
         """Issue the draft's invoices, numbered, and publish them; a second call changes
-        nothing (the run row is locked, a finalised run is answered as it is)."""
+        nothing (the run row is locked, a finalised run is answered as it is). Streamed
+        (``runs.issue``): memory does not grow with the number of households."""
         with self.db.transaction() as session:
             commune = commune_or_404(session, slug)
             run = session.execute(select(InvoicingRun).where(InvoicingRun.id == run_id)
@@ -867,63 +817,25 @@ class Billing:
             if run is None or run.commune_id != commune["id"]:
                 raise Problem(404, "Cette campagne de facturation n'existe pas.")
             if run.status == "finalised":
-                return run_view(run, detail=True)
+                return run_view(run, session if detail else None)
             found = settings_of(session, commune["id"])
-            issued = today()
-            drafts = run.draft.get("invoices", [])
-            code = domain.commune_code(commune["slug"])
-            first = next_numbers(session, commune["id"], issued.year, "invoice", len(drafts)) \
-                if drafts else 0
-            label = f"Facture du {french_date(issued)} — {domain.period_label(run.period)}"
-            households = households_by_id(session, [d["family_id"] for d in drafts])
-            invoices: list[Invoice] = []
-            rows: list[InvoiceLine] = []
-            for offset, draft in enumerate(drafts):
-                total = sum((Decimal(ln["amount"]) for ln in draft["lines"]), ZERO)
-                invoice = Invoice(
-                    id=new_id(), commune_id=commune["id"], family_id=draft["family_id"],
-                    payer_name=payer_name(households.get(draft["family_id"])),
-                    number=domain.invoice_reference(issued.year, code, first + offset),
-                    year=issued.year, sequence=first + offset, kind="monthly", label=label,
-                    period=run.period, run_id=run.id, issue_date=issued,
-                    due_date=issued + timedelta(days=found.due_days),
-                    payment_deadline=issued + timedelta(days=found.online_payment_days),
-                    status="open" if total > 0 else "paid", total=total, paid=ZERO,
-                    credited=ZERO, hidden=False)
-                invoices.append(invoice)
-                rows.extend(InvoiceLine(
-                    id=new_id(), invoice_id=invoice.id, position=position,
-                    child_id=ln["child_id"], child_name=ln["child_name"],
-                    activity_id=ln["activity_id"], activity_name=ln["activity_name"],
-                    label=ln["label"], quantity=ln["quantity"], unit="jours",
-                    unit_price=Decimal(ln["unit_price"]), amount=Decimal(ln["amount"]),
-                    settled=ZERO, dates=ln["dates"], booking_ids=ln["booking_ids"])
-                    for position, ln in enumerate(draft["lines"]))
-            session.add_all(invoices)
-            session.add_all(rows)
-            session.flush()
-            for invoice in invoices:
-                found_household = households.get(invoice.family_id)
-                publish(session, "billing.invoice.issued", {
-                    "invoice_id": invoice.id, "number": invoice.number,
-                    "family_id": invoice.family_id, "amount": as_str(invoice.total),
-                    "due_date": invoice.due_date.isoformat(),
-                    "recipients": recipients(found_household["snapshot"])
-                    if found_household else [],
-                    "issue_date": invoice.issue_date.isoformat(), "period": invoice.period,
-                }, invoice.commune_id)
+            runs.issue(session, run, commune, today(), found.due_days,
+                       found.online_payment_days)
             # Credit waiting to be used: only the households that have some.
-            with_credit = set(session.scalars(select(CreditNote.family_id).where(
+            with_credit = select(CreditNote.family_id).where(
                 CreditNote.commune_id == commune["id"], CreditNote.status == "available",
-                CreditNote.remaining > 0).distinct()))
-            for family_id in sorted({i.family_id for i in invoices} & with_credit):
+                CreditNote.remaining > 0)
+            for family_id in sorted(session.scalars(
+                    select(Invoice.family_id).where(Invoice.run_id == run.id,
+                                                    Invoice.family_id.in_(with_credit))
+                    .distinct())):
                 use_credit(session, commune["id"], family_id)
             run.status = "finalised"
             run.finalised_at = now()
             run.finalised_by = principal.account_id
             run.updated_at = now()
             session.flush()
-            return run_view(run, detail=True)
+            return run_view(run, session if detail else None)
 
     # manual invoices (agents) --------------------------------------------------------------------
     def create_invoice(self, principal: Principal, slug: str,

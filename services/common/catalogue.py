@@ -698,15 +698,17 @@ def schema_for(event_type: str, version: int) -> marshmallow.Schema:
     return schema_class()
 
 
-def validate(event_type: str, version: int, data: dict, *, strict: bool) -> dict:
+def validate(event_type: str, version: int, data: dict, *, strict: bool,
+             schema: marshmallow.Schema | None = None) -> dict:
     """Check ``data`` against the schema of ``event_type`` version ``version``.
 
     ``strict=True`` (publisher): unknown fields are refused and the data must be plain JSON;
     returns ``data`` itself, unchanged. ``strict=False`` (consumer): unknown fields are
     ignored; returns the loaded data (python types, defaults filled in).
-    Raises InvalidEvent on any error.
+    Raises InvalidEvent on any error. ``schema``: one from ``schema_for`` reused for many
+    events of that type (building it costs as much as the check).
     """
-    schema = schema_for(event_type, version)
+    schema = schema or schema_for(event_type, version)
     if not isinstance(data, dict):
         raise InvalidEvent(
             event_type,

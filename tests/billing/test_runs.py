@@ -182,3 +182,14 @@ def test_csv_export_of_the_period(billing):
     assert ";24,60;0,00;0,00;24,60;open" in text
     assert billing.get("/api/billing/communes/jolieville/exports/invoices.csv",
                        PARENT).status_code == 403
+
+
+def test_a_run_is_drafted_and_issued_one_household_at_a_time(billing, monkeypatch):
+    """The run streams households in chunks: with chunks of one, the same draft, anomalies,
+    invoices and events, and numbers that follow each other without a gap."""
+    from services.billing import runs
+
+    monkeypatch.setattr(runs, "CHUNK", 1)
+    test_draft_shows_totals_and_anomalies_then_finalising_issues_the_invoices(billing)
+    numbers = sorted(e["data"]["number"] for e in billing.events("billing.invoice.issued"))
+    assert [int(n.rsplit("-", 1)[1]) for n in numbers] == [1, 2]
