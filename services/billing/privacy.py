@@ -10,7 +10,8 @@ become « Enfant »; the household's read model becomes a tombstone without name
 address; quotient familial, claim attempts and the booked days / attendance read models go.
 
 What blocks an erasure: an invoice left to pay (the debt does not disappear with the data), a
-credit note left to use or refund (money owed to the family), a payment under way.
+credit note left to use or refund (money owed to the family), a payment under way, monthly days
+already consumed whose month is not invoiced yet (erased, they would never be).
 """
 
 from __future__ import annotations
@@ -39,9 +40,17 @@ from .models import (
     HouseholdQuotient,
     Invoice,
     InvoiceLine,
+    InvoicingRun,
     Payment,
 )
-from .operations import commune_by_id, credit_note_view, invoice_view, lines_of, payment_view
+from .operations import (
+    commune_by_id,
+    credit_note_view,
+    invoice_view,
+    lines_of,
+    payment_view,
+    today,
+)
 
 CHILD = "Enfant"
 UNPAID = ("open", "partially_paid")
@@ -80,6 +89,15 @@ def blockers(family_id: str) -> list[dict[str, str]]:
             if n.remaining > 0]
         paying = session.scalar(select(Payment.id).where(
             Payment.family_id == family_id, Payment.status.in_(UNDER_WAY)).limit(1))
+        # Monthly days already consumed whose month is not invoiced yet: erased, they would
+        # never be (the commune's revenue); the month's run comes first.
+        consumed = session.execute(select(BookedDay.commune_id, BookedDay.date).where(
+            BookedDay.family_id == family_id, BookedDay.status == "confirmed",
+            BookedDay.payment_mode == "monthly", BookedDay.date < today())).all()
+        invoiced = {(r.commune_id, r.period) for r in session.scalars(
+            select(InvoicingRun).where(InvoicingRun.status == "finalised"))}
+        uninvoiced = sorted({d.strftime("%Y-%m") for c, d in consumed
+                             if (c, d.strftime("%Y-%m")) not in invoiced})
     found = []
     if unpaid:
         total = sum((i.remaining for i in unpaid), Decimal("0.00"))
@@ -94,6 +112,12 @@ def blockers(family_id: str) -> list[dict[str, str]]:
                       "message": f"Un avoir de {euros(total)} reste à utiliser ou à vous "
                                  "rembourser : la mairie doit le solder avant la "
                                  "suppression."})
+    if uninvoiced:
+        months = ", ".join(f"{p[5:]}/{p[:4]}" for p in uninvoiced)
+        found.append({"code": "uninvoiced_days",
+                      "message": f"Des prestations consommées ({months}) ne sont pas encore "
+                                 "facturées : la suppression sera possible une fois la "
+                                 "facture du mois émise et réglée."})
     if paying:
         found.append({"code": "payment_under_way",
                       "message": "Un paiement en ligne est en cours : attendez qu'il se "
