@@ -43,7 +43,8 @@ ACTORS = ("anonymous", "parent_a", "parent_b", "agent_x", "agent_y", "admin")
 # Kinds of objects a path, body or query may name: those of a household, those of a commune.
 HOUSEHOLD_KINDS = {"family", "child", "booking", "basket", "basket_item", "cancellation",
                    "enrolment", "invoice", "invoice_paid", "payment", "credit_note", "request",
-                   "document", "waiting", "invoice_number", "invoice_paid_number", "erasure"}
+                   "document", "waiting", "invoice_number", "invoice_paid_number", "erasure",
+                   "guardian"}
 COMMUNE_KINDS = {"activity", "service", "site", "school_year", "exception", "run", "tariff",
                  "category"}
 
@@ -384,11 +385,12 @@ ROUTES.update({
     f"billing GET {BIL}/tariffs": E(AGENTS_READ, path=SLUG),
     f"billing PUT {BIL}/tariffs/<code>": E(
         AGENTS_WRITE, path={"slug": "slug", "code": "tariff"},
-        body=lambda ref: {"label": "Étude surveillée", "unit_price": "2.50"},
-        cross={"agent_x_with_y_ids": None}, note="a code names a tariff within the commune"),
+        body=lambda ref: {"label": "Atelier", "unit_price": "2.50"},
+        cross={"agent_x_with_y_ids": None},
+        note="a code names a tariff within the commune (Y's code under X's slug would create "
+             "X's own tariff of that code): no object of Y's to protect"),
     f"billing DELETE {BIL}/tariffs/<code>": E(
-        "401 403 403 204 403 204", path={"slug": "slug", "code": "tariff"}, renew="tariff",
-        cross={"agent_x_with_y_ids": None}),
+        "401 403 403 204 403 204", path={"slug": "slug", "code": "tariff"}, renew="tariff"),
     f"billing GET {BIL}/settings": E(AGENTS_READ, path=SLUG),
     f"billing PUT {BIL}/settings": E(AGENTS_WRITE, path=SLUG,
                                      body=lambda ref: {"due_days": 30}),

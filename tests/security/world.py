@@ -190,6 +190,7 @@ def _populate(world: World) -> None:
     for owner, actor in (("A", "parent_a"), ("B", "parent_b"), ("C", "parent_c")):
         family = world.ok("accounts", "GET", "/api/accounts/me/family", actor)
         ids["child", owner] = family["children"][0]["id"]
+        ids["guardian", owner] = family["guardians"][0]["id"]
     ids["commune", "X"] = p["agent_x"].communes[X]["id"]
     ids["commune", "Y"] = p["agent_y"].communes[Y]["id"]
 
@@ -286,8 +287,10 @@ def _billing(world: World) -> None:
         run = world.ok("billing", "POST", f"{base}/{slug}/invoicing-runs", agent,
                        json={"period": "2026-09"})
         ids["run", commune] = run["id"]
-        tariffs = world.ok("billing", "GET", f"{base}/{slug}/tariffs", agent)["items"]
-        ids["tariff", commune] = tariffs[0]["activity_code"]
+        # A code only this commune has (the demo codes, REPAS..., exist in both).
+        world.ok("billing", "PUT", f"{base}/{slug}/tariffs/ATELIER{commune}", agent,
+                 json={"label": "Atelier", "unit_price": "1.00"})
+        ids["tariff", commune] = f"ATELIER{commune}"
     for owner, slug, agent, actor in (("A", X, "agent_x", "parent_a"),
                                       ("B", X, "agent_x", "parent_b"),
                                       ("C", Y, "agent_y", "parent_c")):
@@ -441,3 +444,44 @@ def _waiting_list(world: World) -> None:
         waiting = book(waiter, slug, when)["waiting_list"]
         assert waiting, f"pas de liste d'attente pour {waiter}"
         world.ids["waiting", waiter] = waiting[0]["id"]
+
+
+# --- through the gateway: sessions as a browser or an API client holds them ------------------
+
+def totp_now(secret: str, at: float | None = None) -> str:
+    """RFC 6238 (SHA-1, 30 s, 6 digits): what the agent's authenticator app shows."""
+    import base64
+    import hmac
+    import struct
+
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    counter = int((time.time() if at is None else at) // 30)
+    digest = hmac.new(key, struct.pack(">Q", counter), "sha1").digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+EMAILS = {**LOGINS, "parent_b": "bernard@exemple.fr", "parent_c": "charpentier@exemple.fr"}
+
+
+def gateway_session(world: World, actor: str):
+    """A ``requests`` session logged in through the gateway (second factor included), with
+    commune X chosen in the portal; anonymous: a session with no cookie."""
+    import requests
+
+    http = requests.Session()
+    http.cookies.set("portail_commune", X)
+    if actor == "anonymous":
+        return http
+    password = PASSWORD if actor in LOGINS else STRONG
+    answer = http.post(f"{world.suite.url}/auth/login",
+                       json={"email": EMAILS[actor], "password": password}, timeout=20)
+    assert answer.status_code == 200, answer.text
+    if answer.json().get("second_factor") == "totp":
+        from services.accounts.totp import DEMO_SECRET
+
+        verified = http.post(f"{world.suite.url}/auth/second-factor",
+                             json={"code": totp_now(DEMO_SECRET)}, timeout=20)
+        assert verified.status_code == 200, verified.text
+    return http
