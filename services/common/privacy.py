@@ -16,8 +16,9 @@ the read: accounts keeps one audit log for each commune's data-protection office
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -28,6 +29,13 @@ from .auth import Principal
 from .errors import Problem
 from .events import Event
 from .internal import require_service
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return str(value)  # Decimal amounts and the like
+
 
 Exporter = Callable[[str], dict[str, Any]]
 Blockers = Callable[[str], list[dict[str, str]]]
@@ -42,7 +50,11 @@ def internal_blueprint(service: str, exporter: Exporter, *, blockers: Blockers |
     @bp.get("/export")
     def export(family_id: str):
         require_service("accounts")
-        return jsonify({"service": service, **exporter(family_id)})
+        # ISO dates (Flask's own JSON would write them as HTTP dates): the archive is read
+        # by people and by programs.
+        body = json.dumps({"service": service, **exporter(family_id)}, ensure_ascii=False,
+                          default=_iso)
+        return Response(body, content_type="application/json")
 
     @bp.get("/erasure-blockers")
     def erasure_blockers(family_id: str):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import zipfile
 
 import pytest
@@ -147,6 +148,9 @@ def test_export_then_erasure_across_every_service(suite):
     invoices_before = {i["number"]: i["amount"]
                        for i in json.loads(archive.read("factures.json"))["factures"]}
     assert invoices_before
+    # Dates in the archive are ISO (as in the API), for people and programs alike.
+    first_invoice = json.loads(archive.read("factures.json"))["factures"][0]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", first_invoice["issue_date"])
     requests_part = json.loads(archive.read("demandes.json"))["demandes"]
     assert [r for r in requests_part if r["categorie"] == category["label"]]
     files = [n for n in names if n.startswith("documents/")]
