@@ -16,6 +16,12 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+try:  # wtforms 3.2+: choices as SelectChoice (tuples are deprecated)
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # pragma: no cover - older wtforms
+    def SelectChoice(value: str, label: str) -> tuple[str, str]:  # type: ignore[no-redef] # noqa: N802
+        return (value, label)
+
 from .account import Commune, agent_commune, agent_required, current_account, login_required
 from .client import GatewayError, call
 
@@ -52,8 +58,8 @@ class ErasureAskForm(FlaskForm):
 
 
 class ErasureDecisionForm(FlaskForm):
-    decision = RadioField("Décision", choices=[("accept", "Accepter la suppression"),
-                                               ("refuse", "Refuser")],
+    decision = RadioField("Décision", choices=[SelectChoice("accept", "Accepter la suppression"),
+                                               SelectChoice("refuse", "Refuser")],
                           validators=[DataRequired("Choisissez une décision.")])
     reason = TextAreaField("Raison (obligatoire en cas de refus, transmise à la famille)",
                            filters=[lambda v: (v or "").strip()],
