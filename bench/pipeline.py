@@ -581,6 +581,9 @@ def run(quick: bool) -> report.Result:
         result.baselines["raw pika publish+consume (msgs/s)"] = round(raw, 1)
         if backlog_done:
             result.ratios["pipeline / raw pika throughput"] = round(throughput / raw, 3)
+            # The database's own pace in the same run: one business transaction per event.
+            result.ratios["pipeline / producer commits per second"] = round(
+                throughput / (backlog / fill_s), 2)
         measured = not quick
         result.goals = [
             report.Goal("sustained throughput, 1 relay + 1 consumer", ">= 3,000 events/s",
