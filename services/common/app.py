@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -17,13 +18,20 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from .auth import KeySet
 from .config import Settings
 from .db import Database
-from .errors import PROBLEM_TYPE, from_http_exception, problem, validation_problem
+from .errors import PROBLEM_TYPE, Problem, from_http_exception, problem, validation_problem
 from .logging import bind_contextvars, clear_contextvars, configure_logging, get_logger
 from .metrics import HTTP_LATENCY, HTTP_REQUESTS, render
 
 log = get_logger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+# Bounds on what a request may carry before any view sees it (issue 8, "bad input"). A JSON
+# body of the API is a few kilobytes; uploads (multipart) keep MAX_CONTENT_LENGTH.
+MAX_JSON_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 64
+MAX_QUERY_BYTES = 8 * 1024
+MAX_HEADER_BYTES = 32 * 1024
 
 
 @dataclass
@@ -194,6 +202,10 @@ def _install_request_hooks(app: Flask, name: str) -> None:
             service=name,
         )
 
+    @app.before_request
+    def _guard():
+        _check_request()
+
     @app.after_request
     def _finish(response):
         request_id = g.get("request_id") or _request_id()
@@ -210,6 +222,62 @@ def _install_request_hooks(app: Flask, name: str) -> None:
             log.info("http_request", method=request.method, path=request.path,
                      status=response.status_code, duration_ms=round(elapsed * 1000, 1))
         return response
+
+
+def _json_depth(value) -> int:
+    """How deeply arrays and objects nest in a decoded body (iteratively: no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_JSON_DEPTH:
+            break
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _check_request() -> None:
+    """Refuse, in French and as problem+json, what no view should have to parse."""
+    if len(request.query_string) > MAX_QUERY_BYTES:
+        raise Problem(414, f"L'adresse demandée est trop longue ({MAX_QUERY_BYTES // 1024} Ko "
+                           "au plus pour les paramètres).")
+    if sum(len(k) + len(v) for k, v in request.headers.items()) > MAX_HEADER_BYTES:
+        raise Problem(431, "Les en-têtes de la requête sont trop volumineux.")
+    if not request.is_json:
+        return
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        raise Problem(413, f"Le corps JSON dépasse la taille autorisée "
+                           f"({MAX_JSON_BYTES // (1024 * 1024)} Mo).")
+    # Also bounds a body sent without Content-Length (chunked): werkzeug stops reading there.
+    request.max_content_length = MAX_JSON_BYTES
+    body = request.get_data(cache=True)
+    if not body:
+        return
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Problem(400, "Le corps de la requête n'est pas du texte UTF-8 valide.") from exc
+    # Decoded once here, where a RecursionError (100,000 nested arrays) is caught and answered,
+    # rather than in a view where it would be a 500; what passes nests little enough for the
+    # view's own decoding, deeper in the stack.
+    try:
+        decoded = json.loads(text)
+    except RecursionError:
+        decoded = None
+        nested_too_deep = True
+    except ValueError as exc:
+        raise Problem(400, "Le corps de la requête n'est pas du JSON valide.") from exc
+    else:
+        nested_too_deep = _json_depth(decoded) > MAX_JSON_DEPTH
+    if nested_too_deep:
+        raise Problem(400, f"Le corps JSON est trop imbriqué ({MAX_JSON_DEPTH} niveaux au "
+                           "plus).")
 
 
 def _install_error_handlers(app: Flask) -> None:
