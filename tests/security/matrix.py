@@ -231,8 +231,8 @@ ROUTES.update({
         body=lambda ref: {"accept": False, "reason": "Une facture reste à payer."}),
     "accounts GET /api/accounts/communes/<slug>/audit": E(
         "401 404 404 403 403 200", path=SLUG,
-        note="the commune's data-protection officer (role dpo, none in the demo) or a "
-             "platform admin; an agent who is not the DPO: 403"),
+        note="the commune's data-protection officer (role dpo: demo dpo@jolieville.test, not "
+             "one of the six actors) or a platform admin; an agent who is not the DPO: 403"),
     "accounts POST /internal/second-factor/<account_id>/enrolment": E(
         "401 403 403 403 403 403", path={"account_id": "account"},
         note="the gateway's service token only"),
