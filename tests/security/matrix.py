@@ -46,7 +46,7 @@ HOUSEHOLD_KINDS = {"family", "child", "booking", "basket", "basket_item", "cance
                    "document", "waiting", "invoice_number", "invoice_paid_number", "erasure",
                    "guardian"}
 COMMUNE_KINDS = {"activity", "service", "site", "school_year", "exception", "run", "tariff",
-                 "category"}
+                 "category", "absence_category", "absence_reason"}
 
 KINDS = HOUSEHOLD_KINDS | COMMUNE_KINDS | {"slug", "account", "unknown"}
 
@@ -89,6 +89,8 @@ class Entry:
             found.append("parent_a_with_b")
         if kinds & COMMUNE_KINDS:
             found.append("parent_a_with_y_ids")
+        if kinds & HOUSEHOLD_KINDS:
+            found.append("agent_x_with_c")
         if kinds & (HOUSEHOLD_KINDS | COMMUNE_KINDS):
             found.append("agent_x_with_y_ids")
             if "slug" in kinds:
@@ -107,6 +109,11 @@ def E(outcomes: str, **kwargs: Any) -> Entry:
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
+
+# Lists filtered by another household's or commune's id: 200 (naming nothing of theirs: every
+# answer is checked for foreign ids) or 404.
+FILTERED = {variant: {200, 404} for variant in ("parent_a_with_b", "agent_x_with_y_ids",
+                                                "parent_a_with_y_ids", "agent_x_with_c")}
 
 # Profiles, read as a row of the table --------------------------------------------------------
 PUBLIC = "200 200 200 200 200 200"
@@ -298,7 +305,8 @@ ROUTES.update({
     f"reservations DELETE {RES}/calendar/exceptions/<exception_id>": E(
         "401 403 403 204 403 204", path={"slug": "slug", "exception_id": "exception"},
         renew="exception"),
-    f"reservations GET {RES}/enrolments": E(MEMBERS, path=SLUG),
+    f"reservations GET {RES}/enrolments": E(
+        MEMBERS, path=SLUG, query=lambda ref: {"child_id": ref("child")}, cross=FILTERED),
     f"reservations POST {RES}/enrolments": E(
         "401 pass 404 pass 403 pass", path=SLUG,
         body=lambda ref: {"child_id": ref("child"), "service_id": ref("service"),
@@ -327,7 +335,9 @@ ROUTES.update({
     f"reservations GET {RES}/payments/<payment_id>/basket": E(
         "401 404 404 404 403 404", path={"slug": "slug", "payment_id": "payment"},
         note="an invoice payment has no basket: 404 for everyone past authorization"),
-    f"reservations GET {RES}/bookings": E(MEMBERS, path=SLUG),
+    f"reservations GET {RES}/bookings": E(
+        MEMBERS, path=SLUG, query=lambda ref: {"child_id": ref("child")},
+        cross=FILTERED, note="filtered by another household's child: nothing of theirs"),
     f"reservations POST {RES}/cancellations": E(
         "401 pass 404 403 403 403", path=SLUG,
         body=lambda ref: {"booking_ids": [ref("booking")], "reason": "Malade"}),
@@ -335,7 +345,8 @@ ROUTES.update({
     f"reservations POST {RES}/cancellations/<cancellation_id>/decision": E(
         "401 403 403 pass 403 pass", path={"slug": "slug", "cancellation_id": "cancellation"},
         body=lambda ref: {"accept": False, "message": "Hors délai."}),
-    f"reservations GET {RES}/waiting-list": E(MEMBERS, path=SLUG),
+    f"reservations GET {RES}/waiting-list": E(
+        MEMBERS, path=SLUG, query=lambda ref: {"child_id": ref("child")}, cross=FILTERED),
     f"reservations POST {RES}/waiting-list/<entry_id>/accept": E(
         "401 pass 404 403 403 403", path={"slug": "slug", "entry_id": "waiting"},
         note="A's entry is waiting, not offered: 409 once past authorization"),
@@ -360,7 +371,9 @@ ROUTES.update({
 # --- billing -----------------------------------------------------------------------------------
 ROUTES.update({
     f"billing GET {BIL}": E(MEMBERS, path=SLUG),
-    f"billing GET {BIL}/invoices": E(MEMBERS, path=SLUG),
+    f"billing GET {BIL}/invoices": E(
+        MEMBERS, path=SLUG, query=lambda ref: {"family_id": ref("family")}, cross=FILTERED,
+        note="a parent's ``family_id`` filter is ignored: the token's household only"),
     f"billing POST {BIL}/invoices": E(
         AGENTS_WRITE, path=SLUG,
         body=lambda ref: {"family_id": ref("family"),
@@ -399,7 +412,8 @@ ROUTES.update({
     f"billing PUT {BIL}/households/<family_id>/quotient": E(
         AGENTS_WRITE, path={"slug": "slug", "family_id": "family"},
         body=lambda ref: {"quotient": 800}),
-    f"billing GET {BIL}/credit-notes": E(MEMBERS, path=SLUG),
+    f"billing GET {BIL}/credit-notes": E(
+        MEMBERS, path=SLUG, query=lambda ref: {"family_id": ref("family")}, cross=FILTERED),
     f"billing POST {BIL}/credit-notes": E(
         AGENTS_WRITE, path=SLUG,
         body=lambda ref: {"family_id": ref("family"), "amount": "1.00", "reason": "Geste",
@@ -441,13 +455,13 @@ ROUTES.update({
              "(an unguessable UUID) the payer was given"),
     "billing GET /payments/simulator/<payment_id>": E(
         "200 200 200 200 200 200", path={"payment_id": "payment"},
-        cross={"parent_a_with_b": None, "agent_x_with_y_ids": None},
+        cross={"parent_a_with_b": None, "agent_x_with_y_ids": None, "agent_x_with_c": None},
         note="public: the simulated bank page (dev), for a payment id (an unguessable UUID) "
              "the payer was given"),
     "billing POST /payments/simulator/<payment_id>": E(
         "403 403 403 403 403 403", path={"payment_id": "payment"},
         form=lambda ref: {"token": "faux", "action": "pay"},
-        cross={"parent_a_with_b": None, "agent_x_with_y_ids": None},
+        cross={"parent_a_with_b": None, "agent_x_with_y_ids": None, "agent_x_with_c": None},
         note="the form's token is the credential, whoever calls"),
     "billing POST /internal/checkouts": E(
         "401 401 401 401 401 401",
@@ -469,9 +483,12 @@ ROUTES.update({
     f"requests GET {REQ}/requests": E(MEMBERS, path=SLUG),
     f"requests POST {REQ}/requests": E(
         "401 pass pass 403 403 403", path=SLUG,
-        form=lambda ref: {"category": ref("category"), "line1": "1 rue Neuve",
-                          "postal_code": "77100", "city": "JolieVille"},
-        note="families only; without the required document: 422 after authorization"),
+        form=lambda ref: {"category": ref("absence_category"), "child": ref("child"),
+                          "from": "2031-03-03", "reason": ref("absence_reason")},
+        cross={"parent_a_with_b": {404, 422}},
+        note="families only, for their own children (« Absence justifiée » names a child; "
+             "another household's: 422 « Choisissez un enfant de votre foyer », as for an "
+             "unknown one)"),
     f"requests GET {REQ}/requests/<request_id>": E(
         "401 200 404 200 403 200", path={"slug": "slug", "request_id": "request"}),
     f"requests POST {REQ}/requests/<request_id>/messages": E(
@@ -518,6 +535,9 @@ CROSS = {
     "parent_b_in_y": {"actor": "parent_b", "household": "C", "commune": "Y", "slug": "Y"},
     # agent X with commune Y's objects (household C), under X's slug
     "agent_x_with_y_ids": {"actor": "agent_x", "household": "C", "commune": "Y", "slug": "X"},
+    # agent X with household C's objects (C belongs to Y only) and X's own objects: a
+    # household of another commune put into X's booking, attendance, invoice...
+    "agent_x_with_c": {"actor": "agent_x", "household": "C", "commune": "X", "slug": "X"},
     # agent X with commune Y's objects under Y's slug
     "agent_x_in_y": {"actor": "agent_x", "household": "C", "commune": "Y", "slug": "Y"},
 }

@@ -90,6 +90,25 @@ def matches(expected, status: int) -> bool:
     return status == expected
 
 
+# Whose objects an answer to each actor may never name: other households' (a parent), those of
+# the household and the commune an agent of X has nothing to do with (household C, commune Y).
+FOREIGN = {"parent_a": ("B", "C"), "parent_b": ("A", "C"), "agent_x": ("C", "Y")}
+
+
+def foreign_ids(world: World, owners: tuple[str, ...]) -> dict[str, str]:
+    """``{id: "kind of owner"}`` for the UUIDs of the owners' objects."""
+    return {value: f"{kind} de {owner}" for (kind, owner), value in world.ids.items()
+            if owner in owners and kind != "commune" and isinstance(value, str)
+            and re.fullmatch(r"[0-9a-f-]{36}", value)}
+
+
+def leaks(world: World, answer, owners: tuple[str, ...]) -> list[str]:
+    if not owners or answer.status_code >= 300:
+        return []
+    text = answer.get_data().decode(errors="replace")
+    return [label for value, label in foreign_ids(world, owners).items() if value in text]
+
+
 def run_cell(world: World, key: str, entry: Entry, actor: str, expected, ref) -> str | None:
     """Make the call; returns what went wrong, or None."""
     service, method, _ = key.split(" ", 2)
@@ -103,6 +122,9 @@ def run_cell(world: World, key: str, entry: Entry, actor: str, expected, ref) ->
         return f"{actor}: attendu {expected}, obtenu {answer.status_code} {body}"
     if check_unchanged and world.fingerprint(service, ignore) != before:
         return f"{actor}: refusé ({answer.status_code}) mais la base de {service} a changé"
+    leaked = leaks(world, answer, FOREIGN.get(actor, ()))
+    if leaked:
+        return f"{actor}: la réponse nomme {', '.join(sorted(leaked))}"
     return None
 
 
@@ -144,8 +166,8 @@ def _cross_expected(entry: Entry, variant: str):
         return own  # refused anyway, whatever the ids
     if CROSS[variant]["slug"] == "Y":
         return 403  # an agent of X in commune Y
-    if variant == "parent_a_with_y_ids":
-        return {404, 422}  # as for an unknown activity, category... (422 when in the body)
+    if variant in ("parent_a_with_y_ids", "agent_x_with_c"):
+        return {403, 404, 422}  # as for an unknown id (422 when it is in the body)
     return 404 if actor.startswith("parent") else {403, 404}
 
 
@@ -171,6 +193,9 @@ def test_other_households_and_communes_objects(world, key, variant):
     assert matches(expected, answer.status_code), (
         f"{key} [{variant}] : attendu {expected}, obtenu {answer.status_code} "
         f"{answer.get_data()[:300].decode(errors='replace')}")
+    owners = FOREIGN.get(spec["actor"], ())
+    leaked = leaks(world, answer, owners)
+    assert not leaked, f"{key} [{variant}] : la réponse nomme {', '.join(sorted(leaked))}"
     if answer.status_code >= 400:
         assert world.fingerprint(service, (*ALWAYS_MAY_WRITE, *entry.may_write)) == before, (
             f"{key} [{variant}] : refusé mais la base de {service} a changé")

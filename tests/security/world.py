@@ -317,6 +317,10 @@ def _requests(world: World) -> None:
         categories = world.ok("requests", "GET", f"{base}/{slug}/categories", agent)["items"]
         ids["category", commune] = next(c["id"] for c in categories
                                         if c["kind"] == "address_change")
+        absence = next(c for c in categories if c["kind"] == "absence_justification")
+        ids["absence_category", commune] = absence["id"]
+        ids["absence_reason", commune] = _field_value(
+            next(f for f in absence["fields"] if f["name"] == "reason"))
     for owner, slug, actor in (("A", X, "parent_a"), ("B", X, "parent_b"),
                                ("C", Y, "parent_c")):
         commune = "X" if slug == X else "Y"
