@@ -532,10 +532,10 @@ class Pipeline:
 
 
 def run(quick: bool) -> report.Result:
-    backlog = 500 if quick else int(os.environ.get("BENCH_PIPELINE_BACKLOG", 60_000))
+    backlog = 300 if quick else int(os.environ.get("BENCH_PIPELINE_BACKLOG", 60_000))
     rate = 1_000.0
-    seconds = 1.0 if quick else float(os.environ.get("BENCH_PIPELINE_SECONDS", 20))
-    raw_count = 500 if quick else backlog
+    seconds = 0.5 if quick else float(os.environ.get("BENCH_PIPELINE_SECONDS", 20))
+    raw_count = 300 if quick else backlog
     result = report.Result(
         scenario="pipeline",
         description="outbox -> one relay process -> RabbitMQ (quorum) -> one consumer "
