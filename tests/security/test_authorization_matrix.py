@@ -199,3 +199,20 @@ def test_other_households_and_communes_objects(world, key, variant):
     if answer.status_code >= 400:
         assert world.fingerprint(service, (*ALWAYS_MAY_WRITE, *entry.may_write)) == before, (
             f"{key} [{variant}] : refusé mais la base de {service} a changé")
+
+
+def test_dev_mailbox_is_absent_in_production(world):
+    """The dev mailbox answers anyone in the embedded dev suite (the matrix says so); in
+    production it does not exist."""
+    import dataclasses
+
+    from services.notifications.app import create_app
+
+    runtime = world.suite.runtimes["notifications"]
+    production = dataclasses.replace(
+        runtime, settings=dataclasses.replace(runtime.settings, env="production"))
+    client = create_app(production).test_client()
+    for path in ("/api/notifications/dev/mailbox", "/api/notifications/dev/mailbox/absent"):
+        assert client.get(path).status_code == 404, path
+    assert world.call("notifications", "GET", "/api/notifications/dev/mailbox").status_code \
+        == 200
