@@ -19,13 +19,13 @@ with the payer's name only.
 from __future__ import annotations
 
 import html
-import io
 import json
+import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
@@ -98,8 +98,11 @@ class Privacy:
             "demandes_de_suppression": [self._view(session, e) for e in erasures],
         }
 
-    def export(self, principal: Principal) -> tuple[bytes, str]:
-        """The household's archive: ``(zip bytes, file name)``. Identity from the token only."""
+    def export(self, principal: Principal) -> tuple[BinaryIO, str]:
+        """The household's archive: ``(zip file, file name)``. Identity from the token only.
+
+        The archive is written to a spooled temporary file (memory up to 8 MB, then disk):
+        a household's documents may weigh far more than a request should hold in memory."""
         with self.db.sessions() as session:
             own = self._own_export(session, principal)
         family_id = own["foyer"]["id"]
@@ -112,7 +115,7 @@ class Privacy:
                                    "portail ne répond pas. Réessayez dans quelques instants.",
                               service=service)
             parts[service] = answer.json()
-        buffer = io.BytesIO()
+        buffer = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("compte.json", _dump(own))
             counts = {"compte": len(own["foyer"]["enfants"]) + len(own["foyer"]["responsables"])}
@@ -128,10 +131,12 @@ class Privacy:
                         continue  # removed meanwhile (retention): the JSON still lists it
                     path = f"documents/{item['path']}"
                     archive.writestr(path, got.content)
+                    got.close()
                     files.append(path)
             archive.writestr("LISEZMOI.html", readme(own, counts, files))
         stamp = now().strftime("%Y-%m-%d")
-        return buffer.getvalue(), f"mes-donnees-portail-famille-{stamp}.zip"
+        buffer.seek(0)
+        return buffer, f"mes-donnees-portail-famille-{stamp}.zip"
 
     # ---- erasure -----------------------------------------------------------------------------
     def blockers(self, family_id: str) -> list[dict[str, str]]:

@@ -7,7 +7,7 @@ the identity routes stay readable. Payload schemas are here too, as small as the
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from flask import current_app, send_file
 from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
@@ -142,10 +142,11 @@ my_data = ApiBlueprint("my_data", __name__, url_prefix=f"/api/{NAME}/me",
                                    "et un sommaire LISEZMOI.html en français")
 def export():
     """Télécharger toutes les données de mon foyer (ZIP)."""
-    body, filename = privacy().export(parent())
-    return Response(body, content_type="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "no-store"})
+    archive, filename = privacy().export(parent())
+    response = send_file(archive, mimetype="application/zip", as_attachment=True,
+                         download_name=filename, conditional=False, etag=False, max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @my_data.route("/erasure")
