@@ -700,17 +700,42 @@ class Operations:
     def _activities_of_child(session: Session, commune_id: str, child_id: str, start: date,
                              end: date) -> list[Activity]:
         """The activities of the services the child is enrolled in (any status) for a school
-        year touching the span, and those the child has bookings for in it."""
-        services = select(Enrolment.service_id).join(
+        year touching the span, and those the child has bookings for in it.
+
+        Of a service the child already used this school year, only the activities of the
+        sites where it did (its school's canteen, not the 120 canteens of a city: a city's
+        calendar would otherwise list every school, and take seconds); of a service not used
+        yet, those of every site, to choose from."""
+        enrolled = select(Enrolment.service_id, SchoolYearRow.starts_on,
+                          SchoolYearRow.ends_on).join(
             SchoolYearRow, SchoolYearRow.id == Enrolment.school_year_id).where(
             Enrolment.child_id == child_id, Enrolment.commune_id == commune_id,
             SchoolYearRow.starts_on <= end, SchoolYearRow.ends_on >= start)
+        services: dict[str, tuple[date, date]] = {}
+        for service_id, starts_on, ends_on in session.execute(enrolled):
+            known = services.get(service_id, (starts_on, ends_on))
+            services[service_id] = (min(known[0], starts_on), max(known[1], ends_on))
+        used: dict[str, set[str]] = defaultdict(set)
+        if services:
+            first = min(span[0] for span in services.values())
+            last = max(span[1] for span in services.values())
+            for service_id, site_id in session.execute(
+                    select(Activity.service_id, Activity.site_id).join(
+                        Booking, Booking.activity_id == Activity.id).where(
+                        Booking.child_id == child_id, Booking.date >= first,
+                        Booking.date <= last, Activity.service_id.in_(list(services)))
+                    .distinct()):
+                used[service_id].add(site_id)
         booked = select(Booking.activity_id).where(
             Booking.child_id == child_id, Booking.date >= start, Booking.date <= end)
+        offered = []
+        for service_id in services:
+            condition = and_(Activity.service_id == service_id, Activity.active.is_(True))
+            if service_id in used:
+                condition = and_(condition, Activity.site_id.in_(sorted(used[service_id])))
+            offered.append(condition)
         rows = list(session.scalars(select(Activity).where(
-            Activity.commune_id == commune_id,
-            or_(and_(Activity.service_id.in_(services), Activity.active.is_(True)),
-                Activity.id.in_(booked)))))
+            Activity.commune_id == commune_id, or_(Activity.id.in_(booked), *offered))))
         rows.sort(key=lambda a: (a.service.name, a.site.name, a.label))
         return rows
 
