@@ -541,3 +541,17 @@ CROSS = {
     # agent X with commune Y's objects under Y's slug
     "agent_x_in_y": {"actor": "agent_x", "household": "C", "commune": "Y", "slug": "Y"},
 }
+
+# Who may call each service's /internal/ routes: the one service named (its service token,
+# SERVICE_TOKEN_KEY), or the gateway (accounts' routes: the gateway's own key). Any other
+# service's token is refused (403), a person's token too (401 or 403).
+INTERNAL_CALLERS = {
+    "billing POST /internal/checkouts": "reservations",
+    **{f"{s} GET /internal/households/<family_id>/{tail}": "accounts"
+       for s in ("reservations", "billing", "requests", "notifications")
+       for tail in ("export", "erasure-blockers", "documents/<document_id>")},
+    "accounts POST /internal/authenticate": "gateway",
+    "accounts GET /internal/principals/<account_id>": "gateway",
+    **{f"accounts POST /internal/second-factor/<account_id>/{tail}": "gateway"
+       for tail in ("enrolment", "enrolment/confirm", "verify", "recover")},
+}

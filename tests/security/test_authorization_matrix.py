@@ -10,8 +10,9 @@ import re
 
 import pytest
 
+from services.common.auth import Principal
 from suite.registry import SERVICES
-from tests.security.matrix import ACTORS, CROSS, KINDS, ROUTES, Entry
+from tests.security.matrix import ACTORS, CROSS, INTERNAL_CALLERS, KINDS, ROUTES, Entry
 from tests.security.world import World, fresh, resolver
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -216,3 +217,48 @@ def test_dev_mailbox_is_absent_in_production(world):
         assert client.get(path).status_code == 404, path
     assert world.call("notifications", "GET", "/api/notifications/dev/mailbox").status_code \
         == 200
+
+
+def _internal_routes(world: World) -> list[str]:
+    return [key for key in _service_routes(world) if key.split(" ", 2)[2].startswith("/internal/")]
+
+
+def test_every_internal_route_names_its_caller(world):
+    missing = sorted(set(_internal_routes(world)) - set(INTERNAL_CALLERS))
+    assert not missing, "routes internes sans appelant déclaré (matrix.py, INTERNAL_CALLERS) " \
+                        ":\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize("key", sorted(INTERNAL_CALLERS))
+def test_internal_routes_refuse_other_services(world, key):
+    """Each /internal/ route refuses every other service's token (403) and nothing changes;
+    its own caller gets past authorization."""
+    if key not in _service_routes(world):
+        pytest.skip("route absente de cette version")
+    entry = ROUTES[key]
+    service, method, rule = key.split(" ", 2)
+    tokens = world.app(service).extensions["portail_service_tokens"]
+    path = _path(rule, entry, resolver(world, "anonymous"))
+    body = entry.body(resolver(world, "anonymous")) if entry.body else None
+    problems = []
+    for caller in ("accounts", "reservations", "billing", "requests", "notifications",
+                   "gateway"):
+        allowed = caller == INTERNAL_CALLERS[key]
+        if caller == "gateway":  # the gateway signs with its own key, as a principal
+            token = world.signer.mint(Principal(account_id="service:gateway"), service)
+            headers = {"Authorization": f"Bearer {token}"}
+        else:
+            headers = {"Authorization": f"Bearer {tokens.mint(caller, service)}"}
+        if service == "billing" and method == "POST":
+            headers["Idempotency-Key"] = "authz-matrix"
+        before = world.fingerprint(service, ALWAYS_MAY_WRITE)
+        answer = world.app(service).test_client().open(path, method=method, headers=headers,
+                                                       json=body)
+        if allowed and answer.status_code in (401, 403):
+            problems.append(f"{caller} (l'appelant prévu) refusé : {answer.status_code}")
+        if not allowed:
+            if answer.status_code not in (401, 403):
+                problems.append(f"{caller} : attendu 401/403, obtenu {answer.status_code}")
+            elif world.fingerprint(service, ALWAYS_MAY_WRITE) != before:
+                problems.append(f"{caller} : refusé mais la base de {service} a changé")
+    assert not problems, f"{key}\n" + "\n".join(problems)
