@@ -84,18 +84,21 @@ Run of {when} ({machine}; {infra}):
 
 {summary}
 
-"Operations during" counts the operations started between the fault and its recovery;
-"recovered in" runs from the fault's start until an operation started after it succeeds, the
-outboxes, queues and pending e-mails are empty, and every operation accepted during it is in
-its final state. A kill keeps the process down 3 s; RabbitMQ and PostgreSQL stay down 5 s
-(PostgreSQL is stopped with `-m immediate`, as a crash); SMTP is stopped 6 s, then answers 451
-for 6 s; payments made during the "notification never arrives" fault are taken by the
-simulator's bank but never notified, and are settled by reconciliation.
+"Fault duration" runs from the fault's start until it is over (the process started again,
+the server answering again: a RabbitMQ node takes 10 to 30 s to stop and start on this
+machine); "operations during" counts the operations started between the fault and its
+recovery; "recovered in" runs from the fault's start until an operation started after it is
+over succeeds, the outboxes, queues and pending e-mails are empty, and every operation
+accepted during it is in its final state. A kill keeps the process down 3 s; RabbitMQ and
+PostgreSQL stay down 5 s (PostgreSQL is stopped with `-m immediate`, as a crash); SMTP is
+stopped 6 s, then answers 451 for 6 s; payments made during the "notification never arrives"
+fault are taken by the simulator's bank but never notified, and are settled by
+reconciliation.
 
 Rerun:
 
 ```sh
-.venv/bin/python -m tests.faults            # every fault, writes this section (~10 min)
+.venv/bin/python -m tests.faults            # every fault, writes this section (~15 min)
 .venv/bin/python -m tests.faults --short    # the short run of the test command
 .venv/bin/python -m pytest -q tests/faults  # the short run and the timeout tests, as in CI
 ```

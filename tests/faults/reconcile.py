@@ -105,12 +105,15 @@ class Checker:
     # draining ------------------------------------------------------------------------------
     def backlog(self) -> int:
         """Work still in flight: unpublished events, unsent e-mails, queued messages."""
-        waiting = sum(self.scalar(db, "SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                      for db in self.engines)
-        waiting += self.scalar("notifications",
-                               "SELECT count(*) FROM messages WHERE status = 'pending'")
-        waiting += sum(self.queue_depths().values())
-        return waiting
+        return sum(self.backlog_parts().values())
+
+    def backlog_parts(self) -> dict[str, int]:
+        parts = {f"outbox {db}": self.scalar(
+            db, "SELECT count(*) FROM outbox WHERE published_at IS NULL") for db in self.engines}
+        parts["courriels en attente"] = self.scalar(
+            "notifications", "SELECT count(*) FROM messages WHERE status = 'pending'")
+        parts.update(self.queue_depths())
+        return {name: count for name, count in parts.items() if count}
 
     def queue_depths(self) -> dict[str, int]:
         import pika

@@ -27,6 +27,7 @@ import requests
 
 C = "jolieville"
 RETRY_FOR = 30.0  # seconds a step is retried after errors before the client gives up
+PAUSE = 0.3  # between two operations (a person, not a load test)
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
@@ -129,11 +130,12 @@ class Stream:
         self.slots = {"monthly": [], "prepaid": []}
         start = date.today() + timedelta(days=10)
         for child in children:
-            for code, mode in (("REPAS", "monthly"), ("MATIN", "prepaid"), ("SOIR", "prepaid")):
+            for code, mode in (("REPAS", "monthly"), ("ETUDE", "monthly"), ("MATIN", "prepaid"),
+                               ("SOIR", "prepaid")):
                 calendar = retrying(lambda c=child, a=by_code[code]: self.parent.call(
                     "GET", f"/api/reservations/communes/{C}/children/{c}/calendar",
                     params={"activity": a, "from": start.isoformat(),
-                            "to": (start + timedelta(days=180)).isoformat()})).json()
+                            "to": (start + timedelta(days=240)).isoformat()})).json()
                 for day in calendar["days"]:
                     for cell in day["activities"]:
                         if cell["can_book"] and cell["state"] == "available":
@@ -156,7 +158,12 @@ class Stream:
         kinds = itertools.cycle(("monthly_booking", "prepaid_booking", "request",
                                  "monthly_booking", "invoice_payment", "prepaid_booking"))
         while not self.stop.is_set():
-            self.run_one(next(kinds))
+            kind = next(kinds)
+            mode = {"monthly_booking": "monthly", "prepaid_booking": "prepaid"}.get(kind)
+            if mode and not self.slots[mode]:
+                kind = "request"  # every bookable day is booked: other operations go on
+            self.run_one(kind)
+            self.stop.wait(PAUSE)
 
     def run_one(self, kind: str) -> Op:
         op = Op(kind=kind, key=uuid.uuid4().hex[:12], started=time.monotonic(),

@@ -201,6 +201,7 @@ def shared_infra(pg_url: str, amqp_url: str) -> Infra:
 class Row:
     fault: str
     injected: float
+    restored: float  # the fault is over (process restarted, server up again)
     recovered: float | None  # monotonic time, None: not within RECOVERY_LIMIT
     operations: int = 0
     lost: int = 0
@@ -223,17 +224,28 @@ class Run:
     report: Report | None = None
     total_ops: int = 0
     duration: float = 0.0
+    waiting_on: str = ""
 
     def recovered(self, since: float, window_start: float) -> bool:
+        """Whether the topology is back; ``waiting_on`` says what it still waits for."""
         if not self.stream.accepted_since(since):
+            self.waiting_on = "une opération acceptée"
             return False
         try:
-            if self.checker.backlog():
+            backlog = self.checker.backlog_parts()
+            if any(backlog.values()):
+                self.waiting_on = f"en cours : {backlog}"
                 return False
             window = [op for op in self.stream.ops
                       if window_start <= op.started <= since and op.outcome == "accepted"]
-            return not any(self.checker.verdict(op).lost for op in window)
-        except Exception:  # a server still coming back
+            unfinished = [op for op in window if self.checker.verdict(op).lost]
+            if unfinished:
+                self.waiting_on = "inachevées : " + ", ".join(
+                    f"{op.kind} {op.ids}" for op in unfinished[:3])
+                return False
+            return True
+        except Exception as exc:  # a server still coming back
+            self.waiting_on = f"vérification impossible : {exc!r}"[:200]
             return False
 
     def inject(self, fault: Fault) -> Row:
@@ -246,7 +258,7 @@ class Run:
                 recovered = time.monotonic()
                 break
             time.sleep(0.5)
-        row = Row(fault.name, injected, recovered)
+        row = Row(fault.name, injected, restored, recovered)
         self.rows.append(row)
         return row
 
@@ -274,7 +286,8 @@ def run_faults(topology: DistributedTopology, infra: Infra, faults: list[Fault],
         time.sleep(warmup)
         for fault in faults:
             row = run.inject(fault)
-            log(f"{row.fault} : rétabli en {row.recovery}")
+            log(f"{row.fault} : rétabli en {row.recovery} (panne de "
+                f"{row.restored - row.injected:.1f} s ; attendait en dernier : {run.waiting_on})")
         stream.join()
         drained = checker.drain(stream.ops, timeout=RECOVERY_LIMIT)
         run.report = checker.report(stream.ops, topology.data_dir / "mailbox")
@@ -315,11 +328,12 @@ def attribute(run: Run) -> None:
 
 
 def table(run: Run) -> str:
-    lines = ["| panne | opérations pendant | perdues | en double | rétablie en |",
-             "| --- | ---: | ---: | ---: | ---: |"]
+    lines = ["| panne | durée de la panne | opérations pendant | perdues | en double | "
+             "rétablie en |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for row in run.rows:
-        lines.append(f"| {row.fault} | {row.operations} | {row.lost} | {row.duplicated} | "
-                     f"{row.recovery} |")
+        lines.append(f"| {row.fault} | {row.restored - row.injected:.1f} s | {row.operations} "
+                     f"| {row.lost} | {row.duplicated} | {row.recovery} |")
     return "\n".join(lines)
 
 
