@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -63,7 +64,7 @@ def shared() -> DistributedTopology:
     return _shared["topology"]  # type: ignore[return-value]
 
 
-def memory_at_rest() -> dict[str, tuple[float, int]]:
+def memory_at_rest() -> dict[str, Memory]:
     shared()
     return _shared["rest"]  # type: ignore[return-value]
 
@@ -84,34 +85,60 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid``, in MB (VmRSS; 0 when it is gone)."""
+def _status_kb(pid: int, path: str, key: str) -> float:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        for line in Path(f"/proc/{pid}/{path}").read_text().splitlines():
+            if line.startswith(key):
+                return float(line.split()[1])
     except OSError:
         pass
     return 0.0
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid``, in MB (VmRSS; 0 when it is gone)."""
+    return _status_kb(pid, "status", "VmRSS:") / 1024
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages divided among the processes sharing them."""
+    return _status_kb(pid, "smaps_rollup", "Pss:") / 1024
+
+
+def _tree(pid: int) -> list[int]:
+    seen, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.append(current)
+            todo += _children(current)
+    return seen
+
+
 def tree_rss_mb(pid: int) -> tuple[float, int]:
     """Resident memory of a process and all its descendants (a gunicorn master and its
     workers), in MB, and how many processes that is."""
-    seen, todo, total = set(), [pid], 0.0
-    while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        total += rss_mb(current)
-        todo += _children(current)
-    return total, len(seen)
+    pids = _tree(pid)
+    return sum(rss_mb(p) for p in pids), len(pids)
 
 
-def process_memory(topology: DistributedTopology) -> dict[str, tuple[float, int]]:
-    """Name -> (MB, processes) for every process of the topology still running."""
-    return {name: tree_rss_mb(proc.pid) for name, proc in sorted(topology.processes.items())
+@dataclass
+class Memory:
+    rss: float  # MB, summed over the process and its descendants
+    pss: float  # MB, the same with shared pages shared out
+    largest: float  # MB, the largest single process (a gunicorn worker)
+    processes: int
+
+
+def tree_memory(pid: int) -> Memory:
+    pids = _tree(pid)
+    rss = [rss_mb(p) for p in pids]
+    return Memory(sum(rss), sum(pss_mb(p) for p in pids), max(rss, default=0.0), len(pids))
+
+
+def process_memory(topology: DistributedTopology) -> dict[str, Memory]:
+    """Name -> memory for every process of the topology still running."""
+    return {name: tree_memory(proc.pid) for name, proc in sorted(topology.processes.items())
             if proc.poll() is None}
 
 
