@@ -262,3 +262,44 @@ def test_internal_routes_refuse_other_services(world, key):
             elif world.fingerprint(service, ALWAYS_MAY_WRITE) != before:
                 problems.append(f"{caller} : refusé mais la base de {service} a changé")
     assert not problems, f"{key}\n" + "\n".join(problems)
+
+
+# One call naming objects of two owners at once: the caller's own and someone else's. Refused
+# as a whole (nothing done for the caller's own part either) and naming nothing of the other's.
+MIXED = [
+    ("requests", "GET",
+     "/api/requests/communes/jolieville/requests/{request A}/documents/{document B}",
+     "parent_a", None, {404}),
+    ("requests", "GET",
+     "/api/requests/communes/jolieville/requests/{request A}/documents/{document C}",
+     "agent_x", None, {403, 404}),
+    ("billing", "POST", "/api/billing/payments", "parent_a",
+     lambda ids, url: {"invoice_ids": [ids["invoice_paid", "A"], ids["invoice", "B"]],
+                       "return_url": url}, {404, 422}),
+    ("reservations", "POST", "/api/reservations/communes/jolieville/cancellations", "parent_a",
+     lambda ids, url: {"booking_ids": [ids["booking", "A"], ids["booking", "B"]]}, {404, 422}),
+    ("billing", "POST", "/api/billing/communes/jolieville/credit-notes", "agent_x",
+     lambda ids, url: {"family_id": ids["family", "A"], "amount": "1.00", "reason": "Geste",
+                       "invoice_id": ids["invoice_paid", "B"]}, {404, 422}),
+    ("reservations", "PUT",
+     "/api/reservations/communes/jolieville/attendance?site={site X}&date=2031-03-03",
+     "agent_x",
+     lambda ids, url: {"marks": [
+         {"child_id": ids["child", "A"], "activity_id": ids["activity", "X"],
+          "status": "present"},
+         {"child_id": ids["child", "C"], "activity_id": ids["activity", "X"],
+          "status": "present"}]}, {404, 422}),
+]
+
+
+@pytest.mark.parametrize(("service", "method", "path", "actor", "body", "expected"), MIXED,
+                         ids=[f"{m[1]} {m[2]} {m[3]}" for m in MIXED])
+def test_mixed_ids_are_refused_as_a_whole(world, service, method, path, actor, body, expected):
+    filled = re.sub(r"\{([a-z_]+) ([A-Z])\}",
+                    lambda m: world.ids[m.group(1), m.group(2)], path)
+    before = world.fingerprint(service, ALWAYS_MAY_WRITE)
+    answer = world.call(service, method, filled, actor,
+                        json=body(world.ids, world.return_url) if body else None)
+    assert answer.status_code in expected, answer.get_data()[:300]
+    assert world.fingerprint(service, ALWAYS_MAY_WRITE) == before
+    assert not leaks(world, answer, FOREIGN[actor])
