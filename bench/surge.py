@@ -546,7 +546,10 @@ def exercise(topology, params: Params):
     log("surge: contrôle après vidange du bus")
     found, facts = drain_and_check(topology, plan, {"wave": wave, "burst": burst}, params,
                                    params.drain_timeout)
-    violations += found
+    per_family = [v for v in found if v.startswith("foyer ")]
+    violations += [v for v in found if not v.startswith("foyer ")] + per_family[:20]
+    if len(per_family) > 20:
+        violations.append(f"… et {len(per_family) - 20} autres constats par foyer")
     if not topology.alive():
         violations.append("un processus s'est arrêté pendant le scénario")
     return measured, facts, violations, wave, burst
