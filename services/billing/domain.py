@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -182,8 +182,9 @@ def check_tariff(data: dict[str, Any]) -> TariffRule:
 # --- the monthly run ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DayBooking:
+# Named tuples, not frozen dataclasses: a run builds one per booked day and per attendance
+# mark (hundreds of thousands), and a frozen dataclass's __init__ costs several times more.
+class DayBooking(NamedTuple):
     booking_id: str
     family_id: str
     child_id: str
@@ -196,8 +197,7 @@ class DayBooking:
     payment_mode: str = "monthly"
 
 
-@dataclass(frozen=True)
-class DayAttendance:
+class DayAttendance(NamedTuple):
     family_id: str
     child_id: str
     activity_id: str
