@@ -329,6 +329,11 @@ class Sender:
         # can have been tried (its rank × the timeout, plus a margin): a worker killed while
         # sending leaves its messages to another sender within a minute, not ``lease`` later.
         self.send_timeout = send_timeout
+        # Claimed in the current round and not yet recorded: when the round dies (the
+        # database going away while the outcome was being written), they are released at
+        # the next round instead of waiting for their lease. One the server had accepted is
+        # then sent again, with the same Message-ID (at least once, as documented above).
+        self._unsettled: set[str] = set()
         self.wakeup = MESSAGES_RECORDED
 
     # composing ---------------------------------------------------------------------------
@@ -398,6 +403,20 @@ class Sender:
                 .values(attempts=Message.attempts + 1, **values)
                 .execution_options(synchronize_session=False)
             )
+        self._unsettled.discard(message.id)
+
+    def _release_unsettled(self, now: datetime) -> None:
+        """Give back, due at once, what a round that died had claimed and not recorded."""
+        if not self._unsettled:
+            return
+        with self.db.sessions() as session, session.begin():
+            session.execute(
+                update(Message)
+                .where(Message.id.in_(sorted(self._unsettled)), Message.status == PENDING)
+                .values(next_attempt_at=now)
+                .execution_options(synchronize_session=False))
+        log.warning("notification_leases_released", count=len(self._unsettled))
+        self._unsettled.clear()
 
     def _sent(self, message: Message, now: datetime) -> None:
         self._record(message, status=SENT, sent_at=now, next_attempt_at=None, last_error=None)
@@ -431,9 +450,11 @@ class Sender:
         def clock() -> datetime:
             return fixed or utc(self.clock())
 
+        self._release_unsettled(clock())
         messages = self.claim(clock())
         if not messages:
             return 0
+        self._unsettled = {m.id for m in messages}
         pending = list(messages)
         try:
             with self.transport.connect() as send:

@@ -49,3 +49,33 @@ def test_retry_delays_come_from_the_environment():
         retry_delays_of(settings(SMTP_RETRY_DELAYS="1,zéro"))
     with pytest.raises(ConfigError):
         retry_delays_of(settings(SMTP_RETRY_DELAYS="0"))
+
+
+def test_a_round_that_dies_gives_its_messages_back_at_the_next_round(jolieville):
+    """The database goes away while an outcome is being recorded: the round dies. The next
+    round (the database back) sends what was left at once, not after the lease; the message
+    the server had already taken goes again, with the same Message-ID (at least once)."""
+    from sqlalchemy.exc import OperationalError
+
+    record_invoices(jolieville, 3)
+    transport = ListTransport()
+    sender = Sender(jolieville, transport, batch_size=10, send_timeout=10)
+    sent = sender._sent
+    calls = []
+
+    def database_gone(message, now):
+        calls.append(message.id)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE messages", {}, Exception("server closed the "
+                                                                     "connection"))
+        sent(message, now)
+
+    sender._sent = database_gone
+    when = now() + timedelta(seconds=1)
+    with pytest.raises(OperationalError):
+        sender.run_once(now=when)
+    assert len(transport.sent) == 1
+    assert sender.run_once(now=when) == 3  # the same instant: no lease to wait for
+    ids = [m["Message-ID"] for _, m in transport.sent]
+    assert len(ids) == 4 and len(set(ids)) == 3 and ids[0] == ids[1]
+    assert sender.run_once(now=when + timedelta(minutes=20)) == 0  # all recorded sent
