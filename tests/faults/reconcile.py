@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from email import message_from_bytes
 from pathlib import Path
 
@@ -107,12 +108,18 @@ class Checker:
         """Work still in flight: unpublished events, unsent e-mails, queued messages."""
         return sum(self.backlog_parts().values())
 
-    def backlog_parts(self) -> dict[str, int]:
+    def backlog_parts(self, before: datetime | None = None) -> dict[str, int]:
+        """In flight, by kind; with ``before``, only the events and e-mails recorded before
+        then (while the stream goes on, new ones are always in flight)."""
+        since = " AND created_at < :before" if before is not None else ""
         parts = {f"outbox {db}": self.scalar(
-            db, "SELECT count(*) FROM outbox WHERE published_at IS NULL") for db in self.engines}
+            db, "SELECT count(*) FROM outbox WHERE published_at IS NULL" + since,
+            before=before) for db in self.engines}
         parts["courriels en attente"] = self.scalar(
-            "notifications", "SELECT count(*) FROM messages WHERE status = 'pending'")
-        parts.update(self.queue_depths())
+            "notifications", "SELECT count(*) FROM messages WHERE status = 'pending'" + since,
+            before=before)
+        if before is None:
+            parts.update(self.queue_depths())
         return {name: count for name, count in parts.items() if count}
 
     def queue_depths(self) -> dict[str, int]:

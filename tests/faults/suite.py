@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -226,13 +227,15 @@ class Run:
     duration: float = 0.0
     waiting_on: str = ""
 
-    def recovered(self, since: float, window_start: float) -> bool:
-        """Whether the topology is back; ``waiting_on`` says what it still waits for."""
+    def recovered(self, since: float, window_start: float, over_at: datetime) -> bool:
+        """Whether the topology is back: an operation started after the fault succeeded,
+        what was in flight when it ended is done (events published, e-mails sent), and so is
+        every operation accepted during it. ``waiting_on`` says what it still waits for."""
         if not self.stream.accepted_since(since):
             self.waiting_on = "une opération acceptée"
             return False
         try:
-            backlog = self.checker.backlog_parts()
+            backlog = self.checker.backlog_parts(before=over_at)
             if any(backlog.values()):
                 self.waiting_on = f"en cours : {backlog}"
                 return False
@@ -252,9 +255,10 @@ class Run:
         injected = time.monotonic()
         fault.inject(self)
         restored = time.monotonic()
+        over_at = datetime.now(UTC)
         recovered = None
         while time.monotonic() - injected < RECOVERY_LIMIT:
-            if self.recovered(restored, injected):
+            if self.recovered(restored, injected, over_at):
                 recovered = time.monotonic()
                 break
             time.sleep(0.5)
