@@ -548,10 +548,11 @@ def _scan(text: str) -> list[str]:
 
 
 def test_the_scanner_finds_what_it_looks_for():
-    key = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIFakeFakeFakeFakeFakeFakeFake\n"
+    # Assembled here, so that this file does not hold what the scan looks for.
+    key = "-----BEGIN " + "PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIFakeFakeFakeFakeFake\n"
     assert _scan(key) == ["clé privée"]
-    assert _scan("AWS_ACCESS_KEY_ID=AKIAABCDEFGHIJKLMNOP") == ["clé AWS"]
-    assert _scan("amqp://portail:tr0ub4dor@rabbit:5672//")
+    assert _scan("AWS_ACCESS_KEY_ID=" + "AKIA" + "ABCDEFGHIJKLMNOP") == ["clé AWS"]
+    assert _scan("amqp://portail:" + "tr0ub4dor@rabbit:5672//")
     assert _scan("postgresql://postgres@127.0.0.1:5432/postgres") == []
     assert _scan("amqp://guest:guest@127.0.0.1:5672//") == []
 
