@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -34,6 +36,7 @@ def distributed(web: tuple[str, ...], workers: tuple[str, ...], *, smtp: bool = 
                 env: dict[str, str] | None = None) -> Iterator[DistributedTopology]:
     data_dir = Path(tempfile.mkdtemp(prefix="portail-bench-"))
     topology = DistributedTopology(pg_server(), amqp_url(), data_dir, mode="production")
+    _quiet_ports(topology)
     topology.env.update({**PRODUCTION, **(env or {})})
     # Required in production since agents have two-factor authentication.
     topology.env.setdefault("TOTP_ENCRYPTION_KEY", Fernet.generate_key().decode())
@@ -67,6 +70,30 @@ def shared() -> DistributedTopology:
 def memory_at_rest() -> dict[str, Memory]:
     shared()
     return _shared["rest"]  # type: ignore[return-value]
+
+
+def _quiet_ports(topology: DistributedTopology) -> None:
+    """Listening ports below the ephemeral range: a port freed by ``free_port`` in that range
+    was taken, before gunicorn could bind it, by one of the thousands of client connections a
+    load run opens (the gateway then never started and the run measured nothing)."""
+    low, _ = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+              .split()) if Path("/proc/sys/net/ipv4/ip_local_port_range").exists() else (32768, 0)
+    rng = random.Random()
+    for name in list(topology.ports):
+        while True:
+            port = rng.randint(max(1024, low - 12000), low - 1)
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            break
+        topology.ports[name] = port
+    for name in topology.ports:
+        if name != "smtp":
+            topology.env[f"{name.upper()}_URL"] = f"http://127.0.0.1:{topology.ports[name]}"
+    topology.env.update(SMTP_URL=f"smtp://127.0.0.1:{topology.ports['smtp']}",
+                        PUBLIC_URL=topology.url, GATEWAY_URL=topology.url)
 
 
 def database(topology: DistributedTopology, name: str) -> Database:
