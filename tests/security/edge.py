@@ -44,7 +44,19 @@ PARAMS = {"invoice_id": "invoice", "request_id": "request", "category_id": "cate
           "item_id": "basket_item", "token": "jeton-inconnu", "message_id": "absent",
           "filename": "absent.css"}
 
+# Where a route's variable names another kind than PARAMS says.
+ROUTE_PARAMS = {"/agent/suppressions/<request_id>": {"request_id": "erasure"}}
+
 PORTAL: dict[str, dict[str, str | int]] = {
+    # GDPR pages: « Mes données » (families), erasure requests (agents; household A belongs
+    # to X and Y, so agent Y sees its request too), the access log (the commune's DPO only:
+    # none of the six actors)
+    "portal GET /mes-donnees": FAMILY_PAGE,
+    "portal POST /mes-donnees": FORM_WITHOUT_TOKEN,
+    "portal GET /agent/suppressions": AGENT_PAGE,
+    "portal GET /agent/suppressions/<request_id>": AGENT_PAGE,
+    "portal POST /agent/suppressions/<request_id>": FORM_WITHOUT_TOKEN,
+    "portal GET /agent/journal-des-acces": row("login 403 403 403 403 403"),
     "portal GET /": PUBLIC_PAGE,
     "portal GET /activation": NOT_FOUND,
     "portal GET /activation/<token>": NOT_FOUND,

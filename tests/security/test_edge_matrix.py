@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.security.edge import GATEWAY, GATEWAY_CHECKS, PARAMS, PORTAL
+from tests.security.edge import GATEWAY, GATEWAY_CHECKS, PARAMS, PORTAL, ROUTE_PARAMS
 from tests.security.matrix import ACTORS, KINDS
 from tests.security.world import World, gateway_session, resolver
 
@@ -45,8 +45,10 @@ def outcome(answer) -> str | int:
 
 
 def fill(rule: str, ref) -> str:
+    params = {**PARAMS, **ROUTE_PARAMS.get(rule, {})}
+
     def one(match: re.Match) -> str:
-        value = PARAMS[match.group(2)]
+        value = params[match.group(2)]
         return str(ref(value)) if value in KINDS else value
 
     return re.sub(r"<(?:([a-z]+):)?([a-z_]+)>", one, rule)
