@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from urllib.parse import unquote_to_bytes
 
 import marshmallow as ma
 from flask import Blueprint, Flask, g, jsonify, request
@@ -249,14 +250,25 @@ def _check_request() -> None:
                            "au plus pour les paramètres).")
     if sum(len(k) + len(v) for k, v in request.headers.items()) > MAX_HEADER_BYTES:
         raise Problem(431, "Les en-têtes de la requête sont trop volumineux.")
+    try:
+        # PATH_INFO arrives percent-decoded, as latin-1 (PEP 3333); the query string raw.
+        request.environ.get("PATH_INFO", "").encode("latin-1").decode()
+        unquote_to_bytes(request.query_string).decode()
+    except UnicodeError as exc:
+        raise Problem(400, "L'adresse contient des caractères invalides (UTF-8 attendu).") \
+            from exc
     if not request.is_json:
         return
+    too_large = Problem(413, "Le corps JSON dépasse la taille autorisée "
+                             f"({MAX_JSON_BYTES // (1024 * 1024)} Mo).")
     if (request.content_length or 0) > MAX_JSON_BYTES:
-        raise Problem(413, f"Le corps JSON dépasse la taille autorisée "
-                           f"({MAX_JSON_BYTES // (1024 * 1024)} Mo).")
-    # Also bounds a body sent without Content-Length (chunked): werkzeug stops reading there.
-    request.max_content_length = MAX_JSON_BYTES
+        raise too_large
+    # A body sent without Content-Length (chunked) is read one byte past the limit at most:
+    # werkzeug stops there silently, so more than the limit means too large.
+    request.max_content_length = MAX_JSON_BYTES + 1
     body = request.get_data(cache=True)
+    if len(body) > MAX_JSON_BYTES:
+        raise too_large
     if not body:
         return
     try:
