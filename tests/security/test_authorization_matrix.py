@@ -303,3 +303,13 @@ def test_mixed_ids_are_refused_as_a_whole(world, service, method, path, actor, b
     assert answer.status_code in expected, answer.get_data()[:300]
     assert world.fingerprint(service, ALWAYS_MAY_WRITE) == before
     assert not leaks(world, answer, FOREIGN[actor])
+
+
+def test_the_dpo_reads_the_audit_log_of_their_commune_only(world):
+    """The seventh role of the audit log: the demo DPO of X (not one of the six actors)."""
+    from tests.security.world import PASSWORD, _principal
+
+    world.principals["dpo_x"] = _principal(world, "dpo@jolieville.test", PASSWORD)
+    audit = "/api/accounts/communes/{}/audit"
+    assert world.call("accounts", "GET", audit.format("jolieville"), "dpo_x").status_code == 200
+    assert world.call("accounts", "GET", audit.format("dammartin"), "dpo_x").status_code == 403
