@@ -157,6 +157,30 @@ def _invite_and_activate(world: World, slug: str, agent: str, name: str, email: 
     return created["id"]
 
 
+def school_days(world: World, slug: str, weeks_ahead: int, count: int) -> list[date]:
+    """``count`` days the canteen runs in the commune (Monday, Tuesday, Thursday or Friday of
+    its school year, no holiday, no closure), from ``weeks_ahead`` weeks on, or failing that
+    (near the end of the demo school year) from tomorrow: the world does not depend on
+    today's date."""
+    found: list[date] = []
+    for start in (date.today() + timedelta(weeks=weeks_ahead), date.today() + timedelta(1)):
+        for month in range(6):
+            first = start + timedelta(days=31 * month)
+            days = world.ok("reservations", "GET",
+                            f"/api/reservations/communes/{slug}/calendar/days", "admin",
+                            query_string={"from": str(first),
+                                          "to": str(first + timedelta(days=30))})["days"]
+            for day in days:
+                when = date.fromisoformat(day["date"])
+                if (when.weekday() in (0, 1, 3, 4) and day["school_year"]
+                        and not day["public_holiday"] and not day["school_holiday"]
+                        and not day["exceptions"] and when not in found):
+                    found.append(when)
+                if len(found) == count:
+                    return found
+    raise AssertionError(f"pas assez de jours d'école ouverts à {slug}")
+
+
 def _first_monday_after(day: date, weeks: int) -> date:
     day = day + timedelta(days=7 * weeks)
     return day + timedelta(days=(7 - day.weekday()) % 7)
@@ -264,12 +288,9 @@ def _reservations(world: World) -> None:
         # The demo household is enrolled already: the 409 names its enrolment.
         found = enrolment.get_json()
         ids["enrolment", owner] = found.get("id") or found["enrolment_id"]
-        # Periods rather than dates: closed days (holidays) are skipped, whatever today is.
-        soon = _first_monday_after(today, 2)
         world.ok("reservations", "POST", f"{base}/{slug}/basket/items", actor,
                  json={"child_id": child, "activity_id": activity,
-                       "period": {"from": str(soon), "to": str(soon + timedelta(days=34)),
-                                  "weekdays": [1, 2, 4]}})
+                       "dates": [str(d) for d in school_days(world, slug, 2, 3)]})
         checkout = world.ok("reservations", "POST", f"{base}/{slug}/basket/checkout", actor,
                             json={})
         ids["basket", owner] = checkout.get("basket_id") or checkout.get("id")
@@ -393,14 +414,12 @@ def fresh(world: World, kind: str, household: str = "A", commune: str = "X") -> 
                  json={"label": "Tarif d'essai", "unit_price": "1.00"})
         world.ids[kind, commune] = code
     elif kind == "basket_item":
-        later = _first_monday_after(date.today(), 12)
+        later = school_days(world, slug, 12, 2)
         basket = world.ok("reservations", "POST", f"/api/reservations/communes/{slug}/basket/items",
                           PARENT_OF[household],
                           json={"child_id": world.ids["child", household],
                                 "activity_id": world.ids["activity", commune],
-                                "period": {"from": str(later),
-                                           "to": str(later + timedelta(days=20)),
-                                           "weekdays": [2]}})
+                                "dates": [str(d) for d in later]})
         known = {i["id"] for i in basket["items"]} - {world.ids.get((kind, household))}
         world.ids[kind, household] = sorted(known)[-1]
     else:
@@ -422,7 +441,6 @@ def _waiting_list(world: World) -> None:
     """An activity with one place a day in each commune: in X, A books a day and B waits for
     it, B books the next and A waits; in Y, A books a day and C waits."""
     base = "/api/reservations/communes"
-    day = _first_monday_after(date.today(), 30)
     activity = {}
     for commune, slug, agent in (("X", X, "agent_x"), ("Y", Y, "agent_y")):
         repas = _activity(world, slug, "REPAS")
@@ -442,8 +460,10 @@ def _waiting_list(world: World) -> None:
         return world.ok("reservations", "POST", f"{base}/{slug}/basket/checkout",
                         PARENT_OF[owner], json={})
 
-    for booker, waiter, slug, when in (("A", "B", X, day), ("B", "A", X, day + timedelta(1)),
-                                       ("A", "C", Y, day + timedelta(2))):
+    first, second = school_days(world, X, 30, 2)
+    (third,) = school_days(world, Y, 30, 1)
+    for booker, waiter, slug, when in (("A", "B", X, first), ("B", "A", X, second),
+                                       ("A", "C", Y, third)):
         book(booker, slug, when)
         waiting = book(waiter, slug, when)["waiting_list"]
         assert waiting, f"pas de liste d'attente pour {waiter}"
