@@ -98,7 +98,7 @@ are settled by reconciliation.
 Rerun:
 
 ```sh
-.venv/bin/python -m tests.faults            # every fault, writes this section (~15 min)
+.venv/bin/python -m tests.faults            # every fault, writes this section (~10 min)
 .venv/bin/python -m tests.faults --short    # the short run of the test command
 .venv/bin/python -m pytest -q tests/faults  # the short run and the timeout tests, as in CI
 ```
@@ -109,7 +109,8 @@ where one of them is missing, a TCP proxy in front of the shared server (from
 connection and refuses new ones for the same time, which is what the services see of a
 restart, without touching a server others use.
 
-Bugs the suite found, each fixed with a test:
+Bugs found while building and running the suite, each fixed with a test (the first three by
+reading the code the faults exercise, the others by the suite's own runs):
 
 - billing: a basket whose hold expired had its payment cancelled without asking the provider,
   and a cancelled payment is never reconciled: money paid at the bank whose notification never
