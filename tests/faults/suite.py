@@ -10,6 +10,7 @@ restarted, and the shared servers must never be.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import tempfile
 import time
@@ -310,11 +311,17 @@ def run_suite(faults: list[Fault], *, infra: Infra, env: dict[str, str] | None =
               log: Callable[[str], None] = print) -> Run:
     started = time.monotonic()
     topology = start_topology(infra, env=env)
+    run = None
     try:
         log(f"topologie prête en {time.monotonic() - started:.0f} s ({infra.how})")
-        return run_faults(topology, infra, faults, log=log)
+        run = run_faults(topology, infra, faults, log=log)
+        return run
     finally:
         topology.stop()
+        if run is not None and not run.report.problems():  # the logs are kept otherwise
+            shutil.rmtree(topology.data_dir, ignore_errors=True)
+        else:
+            log(f"journaux des processus : {topology.data_dir}")
 
 
 def attribute(run: Run) -> None:
