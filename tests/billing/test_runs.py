@@ -193,3 +193,45 @@ def test_a_run_is_drafted_and_issued_one_household_at_a_time(billing, monkeypatc
     test_draft_shows_totals_and_anomalies_then_finalising_issues_the_invoices(billing)
     numbers = sorted(e["data"]["number"] for e in billing.events("billing.invoice.issued"))
     assert [int(n.rsplit("-", 1)[1]) for n in numbers] == [1, 2]
+
+
+def test_drafts_kept_as_json_before_0004_move_to_rows_and_back(tmp_path):
+    """A run drafted before the drafts had their table is shown and finalised as drafted."""
+    import json
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from services.common.db import make_engine
+    from services.common.migrate import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path}/b.db"
+    upgrade("services.billing", url, "0003")
+    line = {"child_id": CHILD_1, "amount": "8.20", "label": "Repas"}
+    draft = {"invoices": [{"family_id": FAMILY, "family_name": "CASSEREAU", "total": "8.20",
+                           "lines": [line]}],
+             "anomalies": [{"kind": "no_price", "family_id": OTHER_FAMILY, "date": "2026-10-02",
+                            "child_id": OTHER_CHILD, "activity_id": CANTEEN, "label": "x"}]}
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO invoicing_runs (id, commune_id, period, status, draft, total, "
+                "invoice_count, anomaly_count, created_at, updated_at) VALUES ('r1', 'c1', "
+                "'2026-10', 'draft', :d, 820, 1, 1, '2026-10-31', '2026-10-31')"),
+                {"d": json.dumps(draft)})
+        upgrade("services.billing", url)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT family_id, total, line_count, lines, anomalies "
+                                     "FROM run_drafts ORDER BY family_id")).all()
+            assert [(r[0], r[1], r[2]) for r in rows] == [(FAMILY, 820, 1), (OTHER_FAMILY, 0, 0)]
+            assert json.loads(rows[0][3]) == [line]
+            assert json.loads(rows[1][4]) == draft["anomalies"]
+            assert json.loads(conn.execute(text("SELECT draft FROM invoicing_runs")).scalar()) \
+                == {}
+        command.downgrade(alembic_config("services.billing", url), "0003")
+        with engine.connect() as conn:
+            back = json.loads(conn.execute(text("SELECT draft FROM invoicing_runs")).scalar())
+        assert back == draft
+    finally:
+        engine.dispose()
