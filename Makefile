@@ -16,12 +16,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/portail dev
 
-## make test: linters, the architecture contract, the dependency audit and the test suite
+## make test: linters, the architecture contract, the dependency audit, the test suite and
+## every benchmark scenario at CI scale (correctness only)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python .ci/audit.py
 	$(BIN)/python -m pytest
+	$(BIN)/python -m bench all --quick --out var/bench-quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
