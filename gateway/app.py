@@ -18,7 +18,7 @@ from .auth_api import bp as auth_bp
 from .core import Gateway
 from .proxy import bp as proxy_bp
 from .sessions import SessionStore
-from .upstreams import MAX_IN_FLIGHT, Timeouts, Upstreams
+from .upstreams import MAX_IN_FLIGHT, QUEUE_WAIT, Timeouts, Upstreams
 
 
 def upstream_urls(environ: Mapping[str, str], dev: bool) -> dict[str, str]:
@@ -70,7 +70,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     threads = env.int("GATEWAY_THREADS", 2 * MAX_IN_FLIGHT)
     upstreams = Upstreams(upstream_urls(settings.extra, settings.dev),
                           Timeouts(read=env.float("UPSTREAM_TIMEOUT", 10.0)),
-                          max_in_flight=max(1, threads // 2))
+                          max_in_flight=max(1, threads // 2),
+                          queue_wait=env.float("GATEWAY_QUEUE_WAIT", QUEUE_WAIT))
     pem = signing_key(settings)
     signer = Signer(pem)
     gateway = Gateway(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -35,21 +36,48 @@ class Timeouts:
 
 # Calls in flight to one upstream from one gateway process, at most: half of the gateway's
 # threads (GATEWAY_THREADS, 32 by default, see deploy/gunicorn.conf.py). One hung service then
-# holds at most half of them, each until UPSTREAM_TIMEOUT, and the others keep answering; the
-# calls beyond are answered 503 at once instead of queueing behind the hung ones.
+# holds at most half of them, each until UPSTREAM_TIMEOUT, and the others keep answering.
 MAX_IN_FLIGHT = 16
+# How long a call waits for a place when the upstream's are all taken (GATEWAY_QUEUE_WAIT).
+QUEUE_WAIT = 5.0
+
+
+class Bulkhead:
+    """The places of one upstream in one gateway process.
+
+    A full upstream is not necessarily a sick one: on the morning bookings open, every place
+    of reservations is taken and given back many times a second, and a family's call should
+    wait its turn rather than get a 503. A hung upstream gives nothing back: once no place has
+    come back for ``wait`` seconds, calls beyond are refused at once, so the threads stay free
+    for the other services (each waiting call also gives up after ``wait`` seconds).
+    """
+
+    def __init__(self, size: int, wait: float = QUEUE_WAIT):
+        self._places = threading.BoundedSemaphore(size)
+        self.wait = wait
+        self._last_return = time.monotonic()
+
+    def acquire(self) -> bool:
+        if self._places.acquire(blocking=False):
+            return True
+        if self.wait <= 0 or time.monotonic() - self._last_return > self.wait:
+            return False
+        return self._places.acquire(timeout=self.wait)
+
+    def release(self) -> None:
+        self._last_return = time.monotonic()
+        self._places.release()
 
 
 class Upstreams:
     """One pooled HTTP session for every upstream: base URLs by name."""
 
     def __init__(self, urls: Mapping[str, str], timeouts: Timeouts, *, pool_size: int = 50,
-                 max_in_flight: int = MAX_IN_FLIGHT):
+                 max_in_flight: int = MAX_IN_FLIGHT, queue_wait: float = QUEUE_WAIT):
         self.urls = {name: url.rstrip("/") for name, url in urls.items()}
         self.timeouts = timeouts
         self.max_in_flight = max_in_flight
-        self.in_flight = {name: threading.BoundedSemaphore(max_in_flight)
-                           for name in self.urls}
+        self.in_flight = {name: Bulkhead(max_in_flight, queue_wait) for name in self.urls}
         self.http = requests.Session()
         adapter = HTTPAdapter(pool_connections=len(self.urls) or 1, pool_maxsize=pool_size,
                               max_retries=0)
@@ -69,7 +97,7 @@ class Upstreams:
         """One call; with ``stream``, the slot it takes in the upstream's limit is given back
         when ``body_chunks`` has sent the body (or ``release`` is called)."""
         slot = self.in_flight.get(name)
-        if slot is not None and not slot.acquire(blocking=False):
+        if slot is not None and not slot.acquire():
             raise Problem(503, "Ce service du portail est surchargé. Réessayez dans quelques "
                                "instants.", service=name)
         try:

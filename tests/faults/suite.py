@@ -40,6 +40,8 @@ FAULT_ENV = {
     "UPSTREAM_TIMEOUT": "10",
     # Few gateway threads (one upstream may hold 4): the timeout tests saturate them cheaply.
     "GATEWAY_THREADS": "8",
+    # A call waits at most 2 s for a place of a busy upstream (a hung one refuses at once).
+    "GATEWAY_QUEUE_WAIT": "2",
 }
 # The short run reconciles a lost notification through the payment's expiry (12 s, before the
 # basket's hold ends); the full one through the basket's expiry (1 min, before the payment's).

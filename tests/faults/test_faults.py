@@ -88,7 +88,8 @@ def test_a_dead_service_is_a_french_502(topology):
 def test_a_hung_service_takes_only_its_share_of_the_gateways_threads(topology):
     """Billing frozen (SIGSTOP: connections accepted, nothing answered): at most half of the
     gateway's 8 threads wait for it, each until UPSTREAM_TIMEOUT (10 s), the calls beyond are
-    answered 503 at once, and the other services keep answering through the same gateway."""
+    answered 503 (at once, or after GATEWAY_QUEUE_WAIT when billing had given a place back
+    just before), and the other services keep answering through the same gateway."""
     parent = parent_session(topology.url)
     invoices = f"{topology.url}/api/billing/communes/jolieville/invoices"
     topology.pause("serve-billing")
