@@ -61,8 +61,9 @@ class Runtime:
               environ: Mapping[str, str] | None = None,
               settings: Settings | None = None, *, internal_calls: bool = False) -> Runtime:
         """``internal_calls``: this service makes or answers calls to or from another service
-        (billing, reservations), so ``SERVICE_TOKEN_KEY`` is required at start in production;
-        the others get the tokens only when the key is there."""
+        (every service since the household's archive and erasure), so ``SERVICE_TOKEN_KEY`` is
+        required at start in production; without it a service gets the tokens only when the
+        key is there."""
         settings = settings or load_settings(name, environ)
         configure_logging(settings.log_level, settings.log_format)
         return cls(

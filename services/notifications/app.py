@@ -48,7 +48,9 @@ class NotificationsRuntime(Runtime):
 def build_runtime(**kwargs) -> NotificationsRuntime:
     settings = kwargs.pop("settings", None) or load_settings(NAME, kwargs.pop("environ", None))
     handlers = build_handlers(NotifierConfig.from_settings(settings))
-    return NotificationsRuntime.build(NAME, handlers, settings=settings, **kwargs)
+    # internal_calls: accounts asks for a household's e-mails when it builds its archive.
+    return NotificationsRuntime.build(NAME, handlers, settings=settings, internal_calls=True,
+                                      **kwargs)
 
 
 def create_app(runtime: Runtime | None = None) -> Flask:

@@ -87,7 +87,9 @@ class RequestsRuntime(Runtime):
 def build_runtime(**kwargs) -> RequestsRuntime:
     settings = kwargs.pop("settings", None) or load_settings(NAME, kwargs.pop("environ", None))
     max_upload(settings)  # a wrong value stops the process at start
-    runtime = RequestsRuntime.build(NAME, HANDLERS, settings=settings, **kwargs)
+    # internal_calls: accounts asks for a household's requests and documents (archive, erasure).
+    runtime = RequestsRuntime.build(NAME, HANDLERS, settings=settings, internal_calls=True,
+                                   **kwargs)
     runtime.store = store_from_settings(settings)
     runtime.handlers["accounts.household.erased"] = erased_handler(runtime.store)
     return runtime
