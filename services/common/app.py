@@ -14,6 +14,7 @@ from urllib.parse import unquote_to_bytes
 import marshmallow as ma
 from flask import Blueprint, Flask, g, jsonify, request
 from flask_smorest import Api
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .auth import KeySet
@@ -22,6 +23,9 @@ from .db import Database
 from .errors import PROBLEM_TYPE, Problem, from_http_exception, problem, validation_problem
 from .logging import bind_contextvars, clear_contextvars, configure_logging, get_logger
 from .metrics import HTTP_LATENCY, HTTP_REQUESTS, render
+
+# Seconds a client is asked to wait when the database is unreachable or every connection busy.
+DATABASE_RETRY_AFTER = 5
 
 log = get_logger(__name__)
 
@@ -300,6 +304,19 @@ def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(ma.ValidationError)
     def _validation(error: ma.ValidationError):
         return validation_problem(error)
+
+    @app.errorhandler(sa_exc.TimeoutError)
+    @app.errorhandler(sa_exc.OperationalError)
+    def _database_unavailable(error: Exception):
+        # Every pooled connection busy for pool_timeout (an overload), or the database
+        # unreachable, restarting or breaking a deadlock: nothing was committed, and the same
+        # call a moment later will most likely succeed. Say so (503, Retry-After) rather than
+        # a 500 that tells the family something is broken.
+        log.warning("database_unavailable", error=type(error).__name__,
+                    reason=str(getattr(error, "orig", error))[:200])
+        return problem(503, "Le service est momentanément surchargé ou indisponible. "
+                            "Réessayez dans quelques instants.",
+                       headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

@@ -7,6 +7,7 @@ import re
 import marshmallow as ma
 import pytest
 from flask_smorest import Blueprint as ApiBlueprint
+from sqlalchemy import exc as sa_exc
 
 from services.common.app import create_app
 from services.common.config import Settings
@@ -36,6 +37,15 @@ def _blueprint() -> ApiBlueprint:
     @bp.route("/boom")
     def boom():
         raise RuntimeError("secret internals: password=hunter2")
+
+    @bp.route("/pool-exhausted")
+    def pool_exhausted():
+        raise sa_exc.TimeoutError("QueuePool limit of size 5 overflow 10 reached")
+
+    @bp.route("/database-gone")
+    def database_gone():
+        raise sa_exc.OperationalError("SELECT 1", {}, ConnectionError("server closed the "
+                                                                      "connection"))
 
     return bp
 
@@ -115,6 +125,20 @@ def test_an_exception_is_a_500_problem_without_internals(client):
     for leak in ("Traceback", "RuntimeError", "hunter2", "secret internals", ".py"):
         assert leak not in text
     assert response.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize("path", ["pool-exhausted", "database-gone"])
+def test_an_unavailable_database_is_a_503_to_retry_not_a_500(client, path):
+    """Every connection busy (the opening-day surge) or the database restarting: the caller
+    is told to come back, in French, without internals."""
+    response = client.get(f"/api/{NAME}/things/{path}")
+    body = assert_problem(response, 503)
+    assert body["detail"] == ("Le service est momentanément surchargé ou indisponible. "
+                              "Réessayez dans quelques instants.")
+    assert response.headers["Retry-After"] == "5"
+    text = response.get_data(as_text=True)
+    for leak in ("QueuePool", "SELECT", "server closed"):
+        assert leak not in text
 
 
 # request ids ------------------------------------------------------------------------------
