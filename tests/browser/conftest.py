@@ -15,6 +15,7 @@ import pytest
 from suite.embedded import EmbeddedSuite
 from suite.registry import SERVICES
 from tests import infra
+from tests.e2e.support import wait_for_demo_data
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -43,28 +44,6 @@ def browser():
         browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-def wait_for_demo_data(base: str) -> None:
-    """Until every service has received the demo communes and households over the bus: the
-    journeys start as a person would, on a portal whose data has settled."""
-    from tests.e2e.support import eventually, login
-
-    admin = login(base, "admin@portail.test")
-    parent = login(base, "parent@famille.test")
-    for service in ("reservations", "billing", "requests", "notifications"):
-        for slug in ("jolieville", "dammartin"):
-            eventually(lambda s=service, c=slug: admin.get(
-                f"{base}/api/{s}/communes/{c}", timeout=5).status_code == 200, timeout=60)
-    children = parent.get(f"{base}/api/accounts/me/family", timeout=5).json()["children"]
-    for child in children:  # the household reached reservations
-        eventually(lambda c=child: parent.get(
-            f"{base}/api/reservations/communes/jolieville/children/{c['id']}/calendar",
-            timeout=5).status_code == 200, timeout=60)
-    eventually(lambda: parent.get(f"{base}/api/requests/communes/jolieville/categories",
-                                  timeout=5).status_code == 200, timeout=60)
-    admin.post(f"{base}/auth/logout", timeout=5)
-    parent.post(f"{base}/auth/logout", timeout=5)
 
 
 @pytest.fixture(scope="module", params=["embedded", "distributed"])

@@ -41,3 +41,23 @@ def login(base_url: str, email: str, password: str = "portail-demo") -> requests
         body = response.json()
     http.headers["Authorization"] = f"Bearer {body['access_token']}"
     return http
+
+
+def wait_for_demo_data(base: str) -> None:
+    """Until every service has received the demo communes and households over the bus: the
+    journeys start as a person would, on a portal whose data has settled."""
+    admin = login(base, "admin@portail.test")
+    parent = login(base, "parent@famille.test")
+    for service in ("reservations", "billing", "requests", "notifications"):
+        for slug in ("jolieville", "dammartin"):
+            eventually(lambda s=service, c=slug: admin.get(
+                f"{base}/api/{s}/communes/{c}", timeout=5).status_code == 200, timeout=60)
+    children = parent.get(f"{base}/api/accounts/me/family", timeout=5).json()["children"]
+    for child in children:  # the household reached reservations
+        eventually(lambda c=child: parent.get(
+            f"{base}/api/reservations/communes/jolieville/children/{c['id']}/calendar",
+            timeout=5).status_code == 200, timeout=60)
+    eventually(lambda: parent.get(f"{base}/api/requests/communes/jolieville/categories",
+                                  timeout=5).status_code == 200, timeout=60)
+    admin.post(f"{base}/auth/logout", timeout=5)
+    parent.post(f"{base}/auth/logout", timeout=5)

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from services.common.auth import generate_private_key_pem
 from services.common.bus import Publisher
 from services.common.config import ConfigError
 from services.common.mailbox import list_messages
@@ -55,7 +56,8 @@ def test_an_invitation_crosses_the_bus_and_lands_in_the_dev_mailbox(tmp_path, db
 
 def test_a_worker_without_smtp_url_in_production_does_not_start(tmp_path, db_url):
     environ = service_environ(tmp_path, db_url, PORTAIL_ENV="production", SMTP_URL="",
-                              PORTAIL_SECRET_KEY="s", JWT_PUBLIC_KEYS='{"keys": []}')
+                              PORTAIL_SECRET_KEY="s", JWT_PUBLIC_KEYS='{"keys": []}',
+                              SERVICE_TOKEN_KEY=generate_private_key_pem())
     runtime = build_runtime(environ=environ)
     stop = threading.Event()
     with pytest.raises(ConfigError, match="SMTP_URL"):

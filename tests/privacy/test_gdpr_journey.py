@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from services.common.events import Event
 from suite.embedded import EmbeddedSuite
-from tests.e2e.support import eventually, login
+from tests.e2e.support import eventually, login, wait_for_demo_data
 
 C = "jolieville"
 PERSONAL = ("CASSEREAU", "parent@famille.test", "Léa")
@@ -34,6 +34,9 @@ def suite(tmp_path_factory):
     suite = EmbeddedSuite("127.0.0.1", 0, tmp_path_factory.mktemp("gdpr"))
     suite.start(fresh=True)
     try:
+        # Every service has received the demo communes and households over the bus (an
+        # agent's first read of a child's bookings answered 404 in CI before reservations had).
+        wait_for_demo_data(suite.url)
         yield suite
     finally:
         suite.shutdown()
