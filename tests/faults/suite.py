@@ -60,46 +60,38 @@ class Infra:
     how: str  # how they were provided (for the report)
 
 
+def _server(name: str, private, prefix: str, shared: str | None, default_port: int,
+            cleanups: list[Callable[[], None]], how: list[str]) -> tuple[str, Callable]:
+    """One server for the suite, (url, restart): a private one, or else a cutting proxy in
+    front of the shared one (its "restart" cuts every connection and refuses new ones)."""
+    if private.available():
+        server = private(private_root(prefix))
+        cleanups.append(server.destroy)
+        server.start()
+        how.append(f"{name} privé ({server.url.rsplit('@', 1)[-1]})")
+        return server.url, server.restart
+    if not shared:
+        raise RuntimeError(f"ni {name} privé possible, ni serveur partagé")
+    port = urlsplit(shared).port or default_port
+    proxy = CuttingProxy(urlsplit(shared).hostname, port)
+    proxy.start()
+    cleanups.append(proxy.destroy)
+    how.append(f"{name} partagé derrière un mandataire TCP coupé")
+    return shared.replace(f":{port}", f":{proxy.port}", 1), proxy.restart
+
+
 @contextmanager
 def private_infra(shared_pg: str | None = None, shared_amqp: str | None = None
                   ) -> Iterator[Infra]:
     """Private servers; where one cannot be started, a cutting proxy in front of the shared
     one (its "restart" cuts every connection and refuses new ones for the duration)."""
     cleanups: list[Callable[[], None]] = []
-    how = []
+    how: list[str] = []
     try:
-        if PrivatePostgres.available():
-            pg = PrivatePostgres(private_root("portail-faults-pg-"))
-            cleanups.append(pg.destroy)
-            pg.start()
-            pg_url, restart_pg = pg.url, pg.restart
-            how.append(f"PostgreSQL privé (port {pg.port})")
-        else:
-            if not shared_pg:
-                raise RuntimeError("ni PostgreSQL privé possible, ni serveur partagé")
-            parts = urlsplit(shared_pg)
-            proxy = CuttingProxy(parts.hostname, parts.port or 5432)
-            proxy.start()
-            cleanups.append(proxy.destroy)
-            pg_url = shared_pg.replace(f":{parts.port or 5432}", f":{proxy.port}", 1)
-            restart_pg = proxy.restart
-            how.append("PostgreSQL partagé derrière un mandataire TCP coupé")
-        if PrivateRabbit.available():
-            rabbit = PrivateRabbit(private_root("portail-faults-mq-"))
-            cleanups.append(rabbit.destroy)
-            rabbit.start()
-            amqp_url, restart_rabbit = rabbit.url, rabbit.restart
-            how.append(f"RabbitMQ privé ({rabbit.node})")
-        else:
-            if not shared_amqp:
-                raise RuntimeError("ni RabbitMQ privé possible, ni serveur partagé")
-            parts = urlsplit(shared_amqp)
-            proxy = CuttingProxy(parts.hostname, parts.port or 5672)
-            proxy.start()
-            cleanups.append(proxy.destroy)
-            amqp_url = shared_amqp.replace(f":{parts.port or 5672}", f":{proxy.port}", 1)
-            restart_rabbit = proxy.restart
-            how.append("RabbitMQ partagé derrière un mandataire TCP coupé")
+        pg_url, restart_pg = _server("PostgreSQL", PrivatePostgres, "portail-faults-pg-",
+                                     shared_pg, 5432, cleanups, how)
+        amqp_url, restart_rabbit = _server("RabbitMQ", PrivateRabbit, "portail-faults-mq-",
+                                           shared_amqp, 5672, cleanups, how)
         yield Infra(pg_url, amqp_url, restart_pg, restart_rabbit, ", ".join(how))
     finally:
         for cleanup in reversed(cleanups):
