@@ -231,8 +231,10 @@ def test_poison_message_is_retried_then_dead_lettered_without_blocking(probe, br
     effects = probe.effects()
     assert effects[poison.id] == 0, "the failed handler's effect must be rolled back"
     _only_once(effects, behind)
-    # Not blocked: everything behind the poison was handled before its first retry was due.
-    assert max(handled_at.values()) < attempts[0] + RETRY_DELAYS[0], "blocked by the poison"
+    # Not blocked: everything behind the poison was handled before the poison came back from
+    # its first retry queue (an order of events, not a duration: a busy machine may take
+    # longer than the retry delay to handle the ten, as a batch rolled back and handled again).
+    assert max(handled_at.values()) < attempts[1], "blocked by the poison"
     assert props.message_id == poison.id
     assert props.type == CREATED
     assert props.correlation_id == poison.correlation_id
